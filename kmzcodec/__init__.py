@@ -1,0 +1,17 @@
+"""kmzcodec: a palette image codec with its own format, .kmz, and a Pillow plugin.
+
+``import kmzcodec`` registers the plugin, so ``Image.open("x.kmz")`` and
+``img.save("x.kmz")`` work from then on.
+"""
+
+from __future__ import annotations
+
+from .container import Header
+from .encoder import encode
+from .errors import KmzError
+from .format import DEFAULT_MAX_PIXELS, MAX_COLORS
+from .image import decode
+
+__version__ = "0.1.0"
+
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_COLORS", "Header", "KmzError", "__version__", "decode", "encode"]

@@ -1,0 +1,354 @@
+"""bytes <-> (header, palette, packed index rows): layout, limits, CRCs, compression.
+
+Knows nothing of clustering and nothing of Pillow. Section numbers refer to
+spec/kmz-format.md, which is normative; this module is its reference reading.
+"""
+
+from __future__ import annotations
+
+import lzma
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitpack
+from .errors import KmzError
+from .format import (
+    DEFAULT_MAX_PIXELS,
+    FLAG_DITHERED,
+    HEADER,
+    HEADER_CRC_OFFSET,
+    HEADER_SIZE,
+    KNOWN_FLAGS,
+    MAGIC,
+    MAX_BITS,
+    MAX_COLORS,
+    MAX_DIMENSION,
+    TRAILER_SIZE,
+    VERSION,
+    ColorSpace,
+    Compression,
+    Method,
+    PaletteKind,
+    min_bits,
+    row_bytes,
+)
+
+#: zlib effort used when the caller does not name one.
+DEFAULT_ZLIB_LEVEL = 6
+DEFAULT_LZMA_PRESET = 6
+#: A decoder refuses .xz streams that would need more memory than this
+#: (the LZMA2 dictionary is declared inside the stream: spec 7.3).
+LZMA_MEMLIMIT = 96 << 20
+
+
+@dataclass(frozen=True)
+class Header:
+    """The 40-byte header (spec section 4), validated."""
+
+    width: int
+    height: int
+    palette_kind: PaletteKind
+    colors: int
+    bits_per_index: int
+    compression: Compression
+    data_length: int
+    method: Method = Method.UNSPECIFIED
+    colorspace: ColorSpace = ColorSpace.UNSPECIFIED
+    dithered: bool = False
+
+    @property
+    def row_bytes(self) -> int:
+        return row_bytes(self.width, self.bits_per_index)
+
+    @property
+    def raw_length(self) -> int:
+        """Length of the index rows once decompressed."""
+        return self.row_bytes * self.height
+
+    @property
+    def palette_length(self) -> int:
+        return self.colors * int(self.palette_kind)
+
+    @property
+    def data_offset(self) -> int:
+        return HEADER_SIZE + self.palette_length
+
+    @property
+    def file_length(self) -> int:
+        return self.data_offset + self.data_length + TRAILER_SIZE
+
+    def pack(self) -> bytes:
+        fields = HEADER.pack(
+            MAGIC,
+            VERSION,
+            int(self.palette_kind),
+            self.bits_per_index,
+            int(self.compression),
+            self.width,
+            self.height,
+            self.colors,
+            self.data_length,
+            int(self.method),
+            int(self.colorspace),
+            FLAG_DITHERED if self.dithered else 0,
+            0,
+            0,
+        )[:HEADER_CRC_OFFSET]
+        return fields + zlib.crc32(fields).to_bytes(4, "little")
+
+    def info(self) -> dict[str, object]:
+        """What a reader shows of the header (``Image.info`` and ``kmz info``)."""
+        return {
+            "colors": self.colors,
+            "bits_per_index": self.bits_per_index,
+            "compression": self.compression.label,
+            "palette_kind": self.palette_kind.label,
+            "method": self.method.label,
+            "colorspace": self.colorspace.label,
+            "dither": self.dithered,
+        }
+
+
+def _enum(kind: type, value: int, what: str, reason: str):  # type: ignore[no-untyped-def]
+    try:
+        return kind(value)
+    except ValueError:
+        raise KmzError(f"unknown {what} code {value}", reason) from None
+
+
+def parse_header(prefix: bytes | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Header:
+    """Validate the first 40 bytes of a file (spec 4 and 9, in the order given there).
+
+    ``max_pixels`` is this decoder's own limit on width x height (``None``: only the
+    format's limits). Nothing is allocated from the header's numbers here.
+    """
+    prefix = bytes(prefix[:HEADER_SIZE])
+    if not prefix:
+        raise KmzError("empty file", "empty")
+    if not prefix.startswith(MAGIC[: len(prefix)]):
+        raise KmzError("not a KMZ file (bad magic bytes)", "bad-magic")
+    if len(prefix) < HEADER_SIZE:
+        raise KmzError(f"truncated header: {len(prefix)} of {HEADER_SIZE} bytes", "truncated-header")
+    (_, version, kind, bits, compression, width, height, colors, data_length,
+     method, colorspace, flags, reserved, crc) = HEADER.unpack(prefix)  # fmt: skip
+    if version != VERSION:
+        raise KmzError(f"unsupported KMZ version {version} (this decoder reads {VERSION})", "unsupported-version")
+    if zlib.crc32(prefix[:HEADER_CRC_OFFSET]) != crc:
+        raise KmzError("header CRC-32 mismatch", "header-crc")
+    palette_kind = _enum(PaletteKind, kind, "palette kind", "bad-palette-kind")
+    codec = _enum(Compression, compression, "compression", "bad-compression")
+    if not 1 <= width <= MAX_DIMENSION or not 1 <= height <= MAX_DIMENSION:
+        raise KmzError(f"image size {width}x{height} outside 1..{MAX_DIMENSION}", "bad-dimensions")
+    if not 1 <= colors <= MAX_COLORS:
+        raise KmzError(f"palette size K = {colors} outside 1..{MAX_COLORS}", "bad-colors")
+    if not 1 <= bits <= MAX_BITS or (1 << bits) < colors:
+        raise KmzError(f"{bits} bits per index cannot address K = {colors} colours", "bad-bits")
+    method_code = _enum(Method, method, "method", "bad-method")
+    space = _enum(ColorSpace, colorspace, "colour space", "bad-colorspace")
+    if flags & ~KNOWN_FLAGS or reserved:
+        raise KmzError("reserved header bits are not zero", "reserved-nonzero")
+    if max_pixels is not None and width * height > max_pixels:
+        raise KmzError(f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}", "too-many-pixels")
+    header = Header(width, height, palette_kind, colors, bits, codec, data_length,
+                    method_code, space, bool(flags & FLAG_DITHERED))  # fmt: skip
+    if codec is Compression.NONE and data_length != header.raw_length:
+        raise KmzError(
+            f"uncompressed data must be {header.raw_length} bytes, header says {data_length}",
+            "wrong-size",
+        )
+    return header
+
+
+def check_length(header: Header, available: int) -> None:
+    """Compare the file's length with what the header declares (spec 9, rules 7-8)."""
+    if available < header.data_offset:
+        raise KmzError(
+            f"truncated palette: file has {available} bytes, palette ends at {header.data_offset}",
+            "truncated-palette",
+        )
+    if available < header.file_length:
+        raise KmzError(
+            f"truncated data: file has {available} of {header.file_length} bytes",
+            "truncated-data",
+        )
+    if available > header.file_length:
+        raise KmzError(
+            f"{available - header.file_length} trailing bytes after the end of the file",
+            "trailing-bytes",
+        )
+
+
+def data_crc(palette: bytes | memoryview, stored: bytes | memoryview) -> int:
+    """CRC-32 over the palette and the stored data, as held in the trailer."""
+    return zlib.crc32(stored, zlib.crc32(palette))
+
+
+def check_crc(palette: bytes | memoryview, stored: bytes | memoryview, trailer: bytes | memoryview) -> None:
+    if data_crc(palette, stored) != int.from_bytes(trailer, "little"):
+        raise KmzError("data CRC-32 mismatch", "data-crc")
+
+
+def decompress(header: Header, stored: bytes | memoryview, *, partial: bool = False) -> bytes | memoryview:
+    """The index rows, exactly ``header.raw_length`` bytes (spec 7).
+
+    Output is bounded by the declared length whatever the stream says. With
+    ``partial`` (a truncated file opened with Pillow's LOAD_TRUNCATED_IMAGES)
+    a stream that stops early is padded with zero bytes instead of rejected.
+    """
+    expected = header.raw_length
+    if header.compression is Compression.NONE:
+        if partial and len(stored) < expected:
+            return bytes(stored) + bytes(expected - len(stored))
+        return stored
+    engine: zlib._Decompress | lzma.LZMADecompressor
+    if header.compression is Compression.ZLIB:
+        engine = zlib.decompressobj()
+    else:
+        engine = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=LZMA_MEMLIMIT)
+    try:
+        raw = engine.decompress(stored, expected + 1)
+    except (zlib.error, lzma.LZMAError) as exc:
+        if not partial:
+            raise KmzError(f"corrupt {header.compression.label} stream: {exc}", "corrupt-stream") from None
+        raw = b""
+    if len(raw) > expected:
+        raise KmzError(f"data decompresses to more than the {expected} bytes declared", "wrong-size")
+    if partial:
+        return raw + bytes(expected - len(raw))
+    if not engine.eof:
+        if len(raw) == expected:
+            raise KmzError("compressed stream does not end where the image does", "corrupt-stream")
+        raise KmzError("compressed stream is truncated", "corrupt-stream")
+    if engine.unused_data:
+        raise KmzError("bytes after the end of the compressed stream", "corrupt-stream")
+    if len(raw) < expected:
+        raise KmzError(f"data decompresses to {len(raw)} bytes, header declares {expected}", "wrong-size")
+    return raw
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A file taken apart and checked: header, palette bytes, decompressed index rows."""
+
+    header: Header
+    palette: bytes
+    rows: bytes | memoryview
+
+
+def read(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Payload:
+    """Validate a whole file in memory and decompress its index rows.
+
+    Index values and padding are checked where the rows are unpacked
+    (:func:`indices`, or the image layer's fast path), so no pass is done twice.
+    """
+    view = memoryview(data).cast("B")
+    header = parse_header(view[:HEADER_SIZE], max_pixels)
+    check_length(header, len(view))
+    palette = view[HEADER_SIZE : header.data_offset]
+    stored = view[header.data_offset : header.file_length - TRAILER_SIZE]
+    check_crc(palette, stored, view[header.file_length - TRAILER_SIZE :])
+    return Payload(header, bytes(palette), decompress(header, stored))
+
+
+def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
+    """Unpack and validate the index rows: a (height, width) uint8 or uint16 array."""
+    bitpack.check_padding(rows, header.width, header.height, header.bits_per_index)
+    values = bitpack.unpack(rows, header.width, header.height, header.bits_per_index)
+    bitpack.check_range(values, header.colors)
+    if header.colors <= 256 and values.dtype != np.uint8:
+        values = values.astype(np.uint8)
+    return values
+
+
+def _compress(raw: bytes, compression: Compression, level: int | None) -> bytes:
+    if compression is Compression.ZLIB:
+        return zlib.compress(raw, DEFAULT_ZLIB_LEVEL if level is None else level)
+    if compression is Compression.LZMA:
+        preset = DEFAULT_LZMA_PRESET if level is None else level
+        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
+    return raw
+
+
+#: Pixels of the image that the automatic choice of bits per index tries each width on.
+_TRIAL_PIXELS = 1 << 16
+
+
+def _candidate_bits(colors: int) -> list[int]:
+    """Widths worth trying: the minimum, and byte-friendly wider ones (spec 6 allows them)."""
+    least = min_bits(colors)
+    if least > 8:
+        return [least] if least == 16 else [least, 16]
+    return [least] + [bits for bits in (2, 4, 8) if bits > least]
+
+
+def _choose_bits(indices: np.ndarray, colors: int, compression: Compression, level: int | None) -> int:
+    """Pick the width whose packing compresses a sample of rows best."""
+    candidates = _candidate_bits(colors)
+    if compression is Compression.NONE or len(candidates) == 1:
+        return candidates[0]
+    height, width = indices.shape
+    rows = max(1, min(height, _TRIAL_PIXELS // width))
+    starts = np.linspace(0, height - rows, num=4, dtype=int) if rows * 4 < height else [0]
+    band = max(1, rows // len(starts))
+    sample = np.concatenate([indices[top : top + band] for top in starts])
+    sizes = [len(_compress(bitpack.pack(sample, bits), compression, level)) for bits in candidates]
+    return candidates[int(np.argmin(sizes))]
+
+
+def parse_compression(value: Compression | str | int) -> Compression:
+    if isinstance(value, str):
+        try:
+            return Compression[value.upper()]
+        except KeyError:
+            names = ", ".join(c.label for c in Compression)
+            raise KmzError(f"unknown compression {value!r} (choose from {names})", "bad-option") from None
+    return _enum(Compression, int(value), "compression", "bad-option")
+
+
+def write(
+    palette: np.ndarray,
+    indices: np.ndarray,
+    *,
+    compression: Compression | str = Compression.ZLIB,
+    level: int | None = None,
+    bits_per_index: int | None = None,
+    method: Method = Method.UNSPECIFIED,
+    colorspace: ColorSpace = ColorSpace.UNSPECIFIED,
+    dithered: bool = False,
+) -> bytes:
+    """Serialise a palette (K x 1, 3 or 4 uint8) and a (height, width) index array.
+
+    ``bits_per_index=None`` lets the writer try the minimum and wider byte-friendly
+    packings on a sample and keep the one that compresses best.
+    """
+    palette = np.asarray(palette)
+    if palette.ndim == 1:
+        palette = palette[:, None]
+    if palette.ndim != 2 or palette.shape[1] not in (1, 3, 4) or palette.dtype != np.uint8:
+        raise KmzError("palette must be a uint8 array of K grey, RGB or RGBA entries", "bad-option")
+    colors = palette.shape[0]
+    if not 1 <= colors <= MAX_COLORS:
+        raise KmzError(f"palette size K = {colors} outside 1..{MAX_COLORS}", "bad-colors")
+    indices = np.asarray(indices)
+    if indices.ndim != 2 or indices.dtype.kind not in "ui":
+        raise KmzError("indices must be a 2-D integer array", "bad-option")
+    height, width = indices.shape
+    if not 1 <= width <= MAX_DIMENSION or not 1 <= height <= MAX_DIMENSION:
+        raise KmzError(f"image size {width}x{height} outside 1..{MAX_DIMENSION}", "bad-dimensions")
+    if int(indices.min()) < 0 or int(indices.max()) >= colors:
+        raise KmzError(f"indices must lie in 0..{colors - 1}", "index-out-of-range")
+    codec = parse_compression(compression)
+    if level is not None and not (0 <= level <= 9):
+        raise KmzError(f"compression level {level} outside 0..9", "bad-option")
+    if bits_per_index is None:
+        bits_per_index = _choose_bits(indices, colors, codec, level)
+    elif not (min_bits(colors) <= bits_per_index <= MAX_BITS):
+        raise KmzError(f"{bits_per_index} bits per index cannot address K = {colors} colours", "bad-bits")
+    stored = _compress(bitpack.pack(indices, bits_per_index), codec, level)
+    header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits_per_index,
+                    codec, len(stored), method, colorspace, dithered)  # fmt: skip
+    palette_bytes = np.ascontiguousarray(palette).tobytes()
+    trailer = data_crc(palette_bytes, stored).to_bytes(4, "little")
+    return b"".join((header.pack(), palette_bytes, stored, trailer))

@@ -1,0 +1,135 @@
+"""kmzcodec.encode: any image -> .kmz bytes (quantizer + container)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import container
+from .errors import KmzError
+from .format import MAX_COLORS, ColorSpace, Compression, Method
+from .pixels import to_pixels
+from .quantize import Quantized, quantize
+
+DEFAULT_COLORS = 256
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """The bytes of a .kmz file and what was chosen to make them."""
+
+    data: bytes
+    quantized: Quantized
+
+    @property
+    def colors(self) -> int:
+        return len(self.quantized.palette)
+
+
+def _palette_image(image: Image.Image, colors: int) -> Quantized | None:
+    """A "P" image whose palette fits K is stored as it is: no re-quantizing.
+
+    Entries the pixels never use are dropped when that is what makes it fit.
+    Transparency (``info["transparency"]`` or an RGBA palette) becomes RGBA
+    entries; an all-grey opaque palette becomes a grey one.
+    """
+    if image.mode != "P" or image.palette is None:
+        return None
+    mode = image.palette.mode
+    if mode not in ("RGB", "RGBA"):
+        return None
+    entries = np.frombuffer(image.palette.tobytes(), dtype=np.uint8).reshape(-1, len(mode))
+    indices = np.asarray(image)
+    used = np.flatnonzero(np.bincount(indices.ravel(), minlength=256))
+    if used.size and used[-1] >= len(entries):  # indices past the palette: let Pillow expand
+        return None
+    palette = entries.copy()
+    if mode == "RGB":
+        alpha = np.full(len(palette), 255, dtype=np.uint8)
+        transparency = image.info.get("transparency")
+        if isinstance(transparency, int) and transparency < len(palette):
+            alpha[transparency] = 0
+        elif isinstance(transparency, bytes):
+            alpha[: len(transparency)] = np.frombuffer(transparency, dtype=np.uint8)[: len(palette)]
+        if (alpha < 255).any():
+            palette = np.hstack([palette, alpha[:, None]])
+    if len(palette) > colors:
+        if len(used) > colors:
+            return None
+        remap = np.zeros(256, dtype=np.uint8)
+        remap[used] = np.arange(len(used), dtype=np.uint8)
+        palette, indices = palette[used], remap[indices]
+    if palette.shape[1] == 3 and (palette == palette[:, :1]).all():
+        palette = palette[:, :1]
+    return Quantized(np.ascontiguousarray(palette), np.ascontiguousarray(indices), "given", "rgb", False)
+
+
+def encode_details(
+    image: Image.Image | np.ndarray,
+    colors: int = DEFAULT_COLORS,
+    *,
+    method: str = "kmeans",
+    colorspace: str = "rgb",
+    dither: bool = False,
+    seed: int = 0,
+    compression: str = "zlib",
+    level: int | None = None,
+    bits_per_index: int | None = None,
+) -> Encoded:
+    """:func:`encode`, also returning the palette and indices it chose."""
+    if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= MAX_COLORS:
+        raise KmzError(f"colors must be an integer from 1 to {MAX_COLORS}, not {colors!r}", "bad-option")
+    codec = container.parse_compression(compression)
+    quantized = _palette_image(image, int(colors)) if isinstance(image, Image.Image) else None
+    if quantized is None:
+        quantized = quantize(
+            to_pixels(image), int(colors), method=method, colorspace=colorspace, dither=dither, seed=seed
+        )
+    data = container.write(
+        quantized.palette,
+        quantized.indices,
+        compression=codec,
+        level=level,
+        bits_per_index=bits_per_index,
+        method=Method[quantized.method.upper()],
+        colorspace=ColorSpace.UNSPECIFIED if quantized.method == "given" else ColorSpace[quantized.colorspace.upper()],
+        dithered=quantized.dithered,
+    )
+    return Encoded(data, quantized)
+
+
+def encode(
+    image: Image.Image | np.ndarray,
+    colors: int = DEFAULT_COLORS,
+    *,
+    method: str = "kmeans",
+    colorspace: str = "rgb",
+    dither: bool = False,
+    seed: int = 0,
+    compression: str = "zlib",
+    level: int | None = None,
+    bits_per_index: int | None = None,
+) -> bytes:
+    """Encode an image (PIL image in any mode, or a numpy array) as ``.kmz`` bytes.
+
+    ``colors`` is K, 1..65,536. ``method`` is "kmeans" or "gmm"; ``colorspace``
+    "rgb", "oklab" or "lab" is where colours are clustered; ``dither`` applies
+    Floyd-Steinberg error diffusion (K <= 256). ``compression`` is "zlib"
+    (default), "lzma" or "none", ``level`` its effort; ``bits_per_index`` forces a
+    packing width (default: the one that compresses best). An image with at most
+    K colours is stored exactly; a "P" image whose palette fits is stored as is.
+    Same input and options give the same bytes.
+    """
+    return encode_details(
+        image,
+        colors,
+        method=method,
+        colorspace=colorspace,
+        dither=dither,
+        seed=seed,
+        compression=compression,
+        level=level,
+        bits_per_index=bits_per_index,
+    ).data

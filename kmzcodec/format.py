@@ -1,0 +1,88 @@
+"""Facts about the .kmz byte layout, defined once (spec/kmz-format.md is normative)."""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+#: First eight bytes of every .kmz file: a non-ASCII byte, "KMZ", then CR LF, ^Z, LF
+#: (the PNG trick: text-mode transfers and truncation to 7 bits are caught at once).
+#: Google Earth's .kmz is a ZIP archive and starts with "PK\x03\x04".
+MAGIC = b"\x89KMZ\r\n\x1a\n"
+VERSION = 1
+
+#: Header layout, little-endian: magic, version, palette kind, bits per index,
+#: compression, width, height, colours (K), stored data length, method, colour
+#: space, flags, reserved, header CRC-32 (over the 36 bytes before it).
+HEADER = struct.Struct("<8s4B3IQ4BI")
+HEADER_SIZE = HEADER.size  # 40
+HEADER_CRC_OFFSET = HEADER_SIZE - 4
+TRAILER_SIZE = 4  # CRC-32 over palette and stored data
+
+MAX_DIMENSION = 1 << 24  # width and height each: 16,777,216
+MAX_COLORS = 1 << 16  # K: 65,536
+MAX_BITS = 16
+#: Default limit of kmzcodec.decode on width x height (overridable per call).
+DEFAULT_MAX_PIXELS = 1 << 28  # 268,435,456
+
+FLAG_DITHERED = 0x01
+KNOWN_FLAGS = FLAG_DITHERED
+
+
+class PaletteKind(enum.IntEnum):
+    """Palette entry kind; the value is the number of bytes per entry."""
+
+    GREY = 1
+    RGB = 3
+    RGBA = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Compression(enum.IntEnum):
+    NONE = 0
+    ZLIB = 1
+    LZMA = 2  # the .xz container (LZMA2), as written by Python's lzma module
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Method(enum.IntEnum):
+    """How the encoder chose the palette (informational: decoding ignores it)."""
+
+    UNSPECIFIED = 0
+    KMEANS = 1
+    GMM = 2
+    EXACT = 3  # the image had no more than K colours: stored losslessly
+    GIVEN = 4  # a palette image stored with its own palette
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class ColorSpace(enum.IntEnum):
+    """Colour space the clustering ran in (informational)."""
+
+    UNSPECIFIED = 0
+    RGB = 1
+    OKLAB = 2
+    LAB = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def min_bits(colors: int) -> int:
+    """The fewest bits per index that can address ``colors`` palette entries."""
+    return max(1, (colors - 1).bit_length())
+
+
+def row_bytes(width: int, bits_per_index: int) -> int:
+    """Bytes in one packed row: rows start on a byte boundary."""
+    return (width * bits_per_index + 7) // 8
