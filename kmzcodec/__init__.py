@@ -11,7 +11,19 @@ from .encoder import encode
 from .errors import KmzError
 from .format import DEFAULT_MAX_PIXELS, MAX_COLORS
 from .image import decode
+from .plugin import register
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MAX_COLORS", "Header", "KmzError", "__version__", "decode", "encode"]
+register()
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_COLORS",
+    "Header",
+    "KmzError",
+    "__version__",
+    "decode",
+    "encode",
+    "register",
+]

@@ -8,21 +8,11 @@ bit-per-byte intermediate stays small.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
+from .bands import row_bands
 from .errors import KmzError
 from .format import row_bytes
-
-# Rows per band for the general path: bounds the 8-bytes-per-bit intermediate.
-_BAND_PIXELS = 1 << 20
-
-
-def _bands(height: int, width: int) -> Iterator[tuple[int, int]]:
-    step = max(1, _BAND_PIXELS // max(1, width))
-    for top in range(0, height, step):
-        yield top, min(height, top + step)
 
 
 def pack(indices: np.ndarray, bits: int) -> bytes:
@@ -46,7 +36,7 @@ def pack(indices: np.ndarray, bits: int) -> bytes:
             out |= groups[:, :, slot] << np.uint8(8 - bits * (slot + 1))
         return out.tobytes()
     out_rows = np.empty((height, row_bytes(width, bits)), dtype=np.uint8)
-    for top, bottom in _bands(height, width):
+    for top, bottom in row_bands(height, width):
         band = np.ascontiguousarray(indices[top:bottom], dtype=">u2")
         rows = bottom - top
         as_bits = np.unpackbits(band.view(np.uint8).reshape(rows, width, 2), axis=2)
@@ -73,7 +63,7 @@ def unpack(raw: bytes | memoryview, width: int, height: int, bits: int) -> np.nd
     dtype = np.uint8 if bits < 8 else np.uint16
     out = np.empty((height, width), dtype=dtype)
     weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.uint16)
-    for top, bottom in _bands(height, width):
+    for top, bottom in row_bands(height, width):
         band = rows[top:bottom]
         n = bottom - top
         as_bits = np.unpackbits(band, axis=1)[:, : width * bits].reshape(n, width, bits)

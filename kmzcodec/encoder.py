@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from . import container
+from . import autok, container
 from .errors import KmzError
-from .format import MAX_COLORS, ColorSpace, Compression, Method
+from .format import MAX_COLORS, ColorSpace, Method
 from .pixels import to_pixels
-from .quantize import Quantized, quantize
+from .quantize import Quantized, Quantizer, check_options
 
 DEFAULT_COLORS = 256
 
@@ -68,7 +68,7 @@ def _palette_image(image: Image.Image, colors: int) -> Quantized | None:
 
 def encode_details(
     image: Image.Image | np.ndarray,
-    colors: int = DEFAULT_COLORS,
+    colors: int | str = DEFAULT_COLORS,
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
@@ -77,32 +77,50 @@ def encode_details(
     compression: str = "zlib",
     level: int | None = None,
     bits_per_index: int | None = None,
+    min_psnr: float | None = None,
+    min_ssim: float | None = None,
+    max_bytes: int | None = None,
 ) -> Encoded:
-    """:func:`encode`, also returning the palette and indices it chose."""
-    if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= MAX_COLORS:
-        raise KmzError(f"colors must be an integer from 1 to {MAX_COLORS}, not {colors!r}", "bad-option")
+    """:func:`encode`, also returning the palette and indices it chose (and so K)."""
     codec = container.parse_compression(compression)
-    quantized = _palette_image(image, int(colors)) if isinstance(image, Image.Image) else None
-    if quantized is None:
-        quantized = quantize(
-            to_pixels(image), int(colors), method=method, colorspace=colorspace, dither=dither, seed=seed
+    check_options(method, colorspace, seed)
+    auto = isinstance(colors, str) and colors == "auto"
+    if not auto and (
+        isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= MAX_COLORS
+    ):
+        raise KmzError(f"colors must be an integer from 1 to {MAX_COLORS} or 'auto', not {colors!r}", "bad-option")
+    if not auto and (min_psnr, min_ssim, max_bytes) != (None, None, None):
+        raise KmzError("min_psnr, min_ssim and max_bytes go with colors='auto'", "bad-option")
+
+    def write(quantized: Quantized) -> bytes:
+        return container.write(
+            quantized.palette,
+            quantized.indices,
+            compression=codec,
+            level=level,
+            bits_per_index=bits_per_index,
+            method=Method[quantized.method.upper()],
+            colorspace=ColorSpace.UNSPECIFIED if quantized.method == "given" else ColorSpace[quantized.colorspace.upper()],
+            dithered=quantized.dithered,
         )
-    data = container.write(
-        quantized.palette,
-        quantized.indices,
-        compression=codec,
-        level=level,
-        bits_per_index=bits_per_index,
-        method=Method[quantized.method.upper()],
-        colorspace=ColorSpace.UNSPECIFIED if quantized.method == "given" else ColorSpace[quantized.colorspace.upper()],
-        dithered=quantized.dithered,
-    )
-    return Encoded(data, quantized)
+
+    given = _palette_image(image, int(colors)) if isinstance(image, Image.Image) and not auto else None
+    if given is not None:
+        return Encoded(write(given), given)
+    quantizer = Quantizer(to_pixels(image), method=method, colorspace=colorspace, seed=seed)
+    if auto:
+        choice = autok.choose(
+            quantizer, dither=dither, write=write, min_psnr=min_psnr, min_ssim=min_ssim, max_bytes=max_bytes
+        )
+        quantized = choice.quantized
+        return Encoded(choice.data if choice.data is not None else write(quantized), quantized)
+    quantized = quantizer.quantize(int(colors), dither=dither)
+    return Encoded(write(quantized), quantized)
 
 
 def encode(
     image: Image.Image | np.ndarray,
-    colors: int = DEFAULT_COLORS,
+    colors: int | str = DEFAULT_COLORS,
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
@@ -111,16 +129,22 @@ def encode(
     compression: str = "zlib",
     level: int | None = None,
     bits_per_index: int | None = None,
+    min_psnr: float | None = None,
+    min_ssim: float | None = None,
+    max_bytes: int | None = None,
 ) -> bytes:
     """Encode an image (PIL image in any mode, or a numpy array) as ``.kmz`` bytes.
 
-    ``colors`` is K, 1..65,536. ``method`` is "kmeans" or "gmm"; ``colorspace``
-    "rgb", "oklab" or "lab" is where colours are clustered; ``dither`` applies
-    Floyd-Steinberg error diffusion (K <= 256). ``compression`` is "zlib"
-    (default), "lzma" or "none", ``level`` its effort; ``bits_per_index`` forces a
-    packing width (default: the one that compresses best). An image with at most
-    K colours is stored exactly; a "P" image whose palette fits is stored as is.
-    Same input and options give the same bytes.
+    ``colors`` is K, 1..65,536, or "auto": the fewest colours meeting ``min_psnr``
+    (dB) or ``min_ssim``, the most fitting in ``max_bytes``, or with no target the
+    elbow of the quality curve (kmzcodec.autok); the K chosen is in the file's
+    header (``decode(data).info["colors"]``). ``method`` is "kmeans" or "gmm";
+    ``colorspace`` "rgb", "oklab" or "lab" is where colours are clustered;
+    ``dither`` applies Floyd-Steinberg error diffusion (K <= 256). ``compression``
+    is "zlib" (default), "lzma" or "none", ``level`` its effort (0-9);
+    ``bits_per_index`` forces a packing width (default: the one that compresses
+    best). An image with at most K colours is stored exactly; a "P" image whose
+    palette fits is stored as is. Same input and options give the same bytes.
     """
     return encode_details(
         image,
@@ -132,4 +156,7 @@ def encode(
         compression=compression,
         level=level,
         bits_per_index=bits_per_index,
+        min_psnr=min_psnr,
+        min_ssim=min_ssim,
+        max_bytes=max_bytes,
     ).data

@@ -30,20 +30,33 @@ import numpy as np
 from PIL import Image
 
 from . import colorspace as spaces
+from .bands import row_bands
 from .errors import KmzError
 
 METHODS = ("kmeans", "gmm")
 
-#: Distinct colours above which the histogram drops the low bit of each channel.
-FINE_LIMIT = 1 << 18
-#: Points the first (coarse) k-means pass runs on, at least, per palette entry.
-COARSE_POINTS_PER_CLUSTER = 24
-COARSE_MIN_POINTS = 4096
-#: Lloyd steps on the full histogram after the coarse pass.
-REFINE_STEPS = 3
+#: Cell grids (bits per channel) the k-means refines on after seeding, coarse to
+#: fine, before the exact colours: each starts from the previous answer, so a
+#: few Lloyd steps on many fewer points do most of the work.
+LEVELS = (6, 7)
+#: Lloyd steps allowed on each grid and on the exact colours.
+LEVEL_STEPS = {6: 8, 7: 4}
+EXACT_STEPS = 2
+#: Refinement stages with more points than this are skipped.
+STAGE_LIMIT = 1 << 18
+#: Colours drawn per palette entry for seeding.
+SEED_SAMPLE_PER_CLUSTER = 32
+#: Stop when no centre moves further than this (colour units; palette entries
+#: are rounded to whole units anyway).
+SHIFT_TOLERANCE = 0.05
+#: Pixels per band when counting colours (each band is sorted on its own).
+HISTOGRAM_BAND = 1 << 21
 #: Pixels drawn (by histogram weight) for the Gaussian mixture fit.
-GMM_SAMPLE = 40_000
-GMM_MAX_ITER = 30
+GMM_SAMPLE = 8_000
+GMM_MAX_ITER = 10
+#: Added to every covariance diagonal (squared colour units): keeps components
+#: that sit on a single colour from collapsing.
+GMM_REG_COVAR = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,12 +72,11 @@ class Quantized:
 
 @dataclass
 class _Histogram:
-    """Distinct colours (or cells) of an image, their weights, and the way back to pixels."""
+    """The distinct colours of an image, their pixel counts, and the way back to pixels."""
 
-    colors: np.ndarray  # (n, channels) float64: mean colour of each entry
+    colors: np.ndarray  # (n, channels) uint8, sorted
     counts: np.ndarray  # (n,) pixel counts
-    exact: bool  # colours are the image's own (not cell means)
-    to_pixels: Callable[[np.ndarray], np.ndarray]  # labels per entry -> (H, W) labels
+    to_pixels: Callable[[np.ndarray], np.ndarray]  # a label per colour -> (H, W) labels
 
 
 def _index_dtype(colors: int) -> type:
@@ -80,73 +92,82 @@ def _histogram_grey(values: np.ndarray) -> _Histogram:
         lut[present] = labels
         return lut[values]
 
-    return _Histogram(present[:, None].astype(np.float64), counts[present], True, to_pixels)
+    return _Histogram(present.astype(np.uint8)[:, None], counts[present], to_pixels)
 
 
-def _pack_rgb(pixels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W) uint32 keys 0xRRGGBB, through a 4-byte view."""
-    height, width, _ = pixels.shape
-    padded = np.empty((height, width, 4), dtype=np.uint8)
-    padded[:, :, 3] = 0
-    padded[:, :, :3] = pixels[:, :, ::-1]  # little-endian: B, G, R, 0
+def _pack(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3|4) uint8 -> (H, W) uint32 keys, little-endian: R | G << 8 | B << 16 | A << 24.
+
+    RGB pixels get A = 0, so an RGB key is below 2**24 and indexes a table;
+    fully transparent RGBA pixels all get key 0.
+    """
+    height, width, channels = pixels.shape
+    if channels == 4:
+        keys = np.ascontiguousarray(pixels).view(np.uint32)[:, :, 0].copy()
+        keys[keys < 1 << 24] = 0  # alpha 0: the colour is invisible, one key for all
+        return keys
+    padded = np.zeros((height, width, 4), dtype=np.uint8)
+    padded[:, :, :3] = pixels
     return padded.view(np.uint32)[:, :, 0]
 
 
-def _unpack_rgb(keys: np.ndarray) -> np.ndarray:
-    return np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.float64)
+def _merge_counts(
+    keys: np.ndarray, counts: np.ndarray, more_keys: np.ndarray, more_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add a sorted (keys, counts) table into another, keeping it sorted and unique."""
+    where = np.searchsorted(keys, more_keys)
+    known = where < len(keys)
+    known[known] = keys[where[known]] == more_keys[known]
+    counts[where[known]] += more_counts[known]  # keys are unique: no index repeats
+    fresh = ~known
+    if fresh.any():
+        keys = np.insert(keys, where[fresh], more_keys[fresh])
+        counts = np.insert(counts, where[fresh], more_counts[fresh])
+    return keys, counts
 
 
-def _histogram_rgb(pixels: np.ndarray) -> _Histogram:
-    keys = _pack_rgb(pixels)
-    distinct, counts = np.unique(keys, return_counts=True)
-    if len(distinct) <= FINE_LIMIT:
-        colors = _unpack_rgb(distinct)
-        lut_keys, lut_shift, exact = distinct, 0, True
-    else:
-        # Too many colours to cluster one by one: 7 bits a channel, cell means.
-        cells = (distinct >> 1) & 0x7F7F7F
-        cell_ids, first, inverse = np.unique(cells, return_index=True, return_inverse=True)
-        del first
-        weight = np.bincount(inverse, weights=counts)
-        exact_colors = _unpack_rgb(distinct)
-        colors = np.stack(
-            [np.bincount(inverse, weights=exact_colors[:, c] * counts) for c in range(3)], axis=1
-        ) / weight[:, None]
-        counts = weight
-        lut_keys, lut_shift, exact = cell_ids, 1, False
+def _histogram_color(pixels: np.ndarray) -> _Histogram:
+    """RGB and RGBA: sorted packed keys, counted a band of rows at a time.
+
+    Working in bands of HISTOGRAM_BAND pixels keeps the memory to the pixels, the indices and a 2**24
+    lookup table (no full-size key array or sort copy). Pixels go back through
+    that table, indexed by the packed colour; RGBA pixels that are not opaque
+    (usually few) are found by binary search instead.
+    """
+    height, width, channels = pixels.shape
+    distinct, counts = np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
+    for top, bottom in row_bands(height, width, HISTOGRAM_BAND):
+        keys, seen = np.unique(_pack(pixels[top:bottom]), return_counts=True)
+        distinct, counts = _merge_counts(distinct, counts, keys, seen)
+    colors = distinct.view(np.uint8).reshape(-1, 4)[:, :channels]
+    opaque = np.uint32(0xFF000000 if channels == 4 else 0)
 
     def to_pixels(labels: np.ndarray) -> np.ndarray:
         lut = np.zeros(1 << 24, dtype=labels.dtype)
-        lut[lut_keys] = labels
-        if lut_shift:
-            return lut[(keys >> 1) & 0x7F7F7F]
-        return lut[keys]
+        plain = distinct >= opaque
+        lut[distinct[plain] & 0xFFFFFF] = labels[plain]
+        out = np.empty((height, width), dtype=labels.dtype)
+        for top, bottom in row_bands(height, width):
+            keys = _pack(pixels[top:bottom])
+            band = lut[keys & 0xFFFFFF]
+            if channels == 4:
+                rest = keys < opaque
+                band[rest] = labels[np.searchsorted(distinct, keys[rest])]
+            out[top:bottom] = band
+        return out
 
-    return _Histogram(colors, counts, exact, to_pixels)
-
-
-def _histogram_rgba(pixels: np.ndarray) -> _Histogram:
-    keys = np.ascontiguousarray(pixels).view(np.uint32)[:, :, 0]
-    distinct, inverse, counts = np.unique(keys.ravel(), return_inverse=True, return_counts=True)
-    colors = distinct.view(np.uint8).reshape(-1, 4).astype(np.float64)
-
-    def to_pixels(labels: np.ndarray) -> np.ndarray:
-        return labels[inverse].reshape(keys.shape)
-
-    return _Histogram(colors, counts, True, to_pixels)
+    return _Histogram(colors, counts, to_pixels)
 
 
 def _histogram(pixels: np.ndarray) -> _Histogram:
-    channels = pixels.shape[2]
-    if channels == 1:
+    if pixels.shape[2] == 1:
         return _histogram_grey(pixels[:, :, 0])
-    if channels == 3:
-        return _histogram_rgb(pixels)
-    return _histogram_rgba(pixels)
+    return _histogram_color(pixels)
 
 
 def _to_space(colors: np.ndarray, space: str) -> np.ndarray:
-    """Histogram colours (n, 1|3|4) -> clustering coordinates (alpha kept as is)."""
+    """uint8 colours (n, 1|3|4) -> clustering coordinates (alpha kept as is)."""
+    colors = colors.astype(np.float64)
     channels = colors.shape[1]
     if channels == 1:
         return spaces.from_rgb(np.repeat(colors, 3, axis=1), space)[:, :1]
@@ -169,91 +190,193 @@ def _from_space(coords: np.ndarray, space: str, channels: int) -> np.ndarray:
     return np.clip(np.rint(grey), 0, 255).astype(np.uint8)
 
 
-def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre for every point (exact, Euclidean)."""
+def _tree(centers: np.ndarray):  # type: ignore[no-untyped-def]
+    """A k-d tree of the centres (scipy is imported here: it is slow to import and
+    only encoding needs it)."""
     from scipy.spatial import cKDTree
 
-    return cKDTree(centers).query(points, k=1, workers=-1)[1]
+    return cKDTree(centers)
 
 
-def _weighted_means(points: np.ndarray, weights: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Lloyd's update; a centre that lost all its points stays where it was."""
-    k = len(centers)
+def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre for every point (exact, Euclidean)."""
+    return _tree(centers).query(points, k=1, workers=-1)[1]
+
+
+def _sums(points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster weight and weighted coordinate sums."""
     mass = np.bincount(labels, weights=weights, minlength=k)
-    sums = np.stack([np.bincount(labels, weights=points[:, d] * weights, minlength=k) for d in range(points.shape[1])], axis=1)
-    updated = centers.copy()
-    alive = mass > 0
-    updated[alive] = sums[alive] / mass[alive, None]
-    return updated
+    sums = np.stack(
+        [np.bincount(labels, weights=points[:, d] * weights, minlength=k) for d in range(points.shape[1])],
+        axis=1,
+    )
+    return mass, sums
 
 
-def _grid_cells(points: np.ndarray, weights: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Merge points into grid cells (weighted means) until about ``target`` remain."""
-    low = points.min(axis=0)
-    span = np.maximum(points.max(axis=0) - low, 1e-9)
-    best = points, weights
-    for level in range(2, 9):
-        scaled = np.minimum(((points - low) / span * (1 << level)).astype(np.int64), (1 << level) - 1)
-        ids = np.zeros(len(points), dtype=np.int64)
-        for d in range(points.shape[1]):
-            ids = (ids << level) | scaled[:, d]
-        cell_ids, inverse = np.unique(ids, return_inverse=True)
-        if len(cell_ids) >= target or level == 8:
-            mass = np.bincount(inverse, weights=weights)
-            sums = np.stack([np.bincount(inverse, weights=points[:, d] * weights) for d in range(points.shape[1])], axis=1)
-            best = sums / mass[:, None], mass
+def _lloyd(points: np.ndarray, weights: np.ndarray, centers: np.ndarray, steps: int) -> np.ndarray:
+    """Weighted Lloyd iterations with Hamerly's bounds; returns the centres.
+
+    Each point keeps an upper bound on the distance to its centre and a lower
+    bound on the distance to any other; only points whose bounds overlap after
+    the centres move are looked up again (in a k-d tree of the centres), so the
+    later, nearly converged steps touch fewer points. A centre that loses all
+    its points stays where it was.
+    """
+    k = len(centers)
+    if k == 1:
+        return (points * weights[:, None]).sum(axis=0, keepdims=True) / weights.sum()
+    tree = _tree(centers)
+    distances, nearest = tree.query(points, k=2, workers=-1)
+    labels, upper, lower = nearest[:, 0], distances[:, 0], distances[:, 1]
+    mass, sums = _sums(points, weights, labels, k)
+    for _ in range(steps):
+        moved = centers.copy()
+        alive = mass > 0
+        moved[alive] = sums[alive] / mass[alive, None]
+        shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
+        centers = moved
+        if shift.max() <= SHIFT_TOLERANCE:
             break
-    return best
-
-
-def _kmeans(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Weighted k-means centres: coarse pass on grid cells, then Lloyd on all points."""
-    from sklearn.cluster import KMeans
-
-    target = max(COARSE_MIN_POINTS, COARSE_POINTS_PER_CLUSTER * k)
-    cells, mass = (points, weights) if len(points) <= target else _grid_cells(points, weights, target)
-    if len(cells) <= k:
-        cells, mass = points, weights
-    if k <= 1024:
-        model = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed, max_iter=300)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning on duplicate points
-            model.fit(cells, sample_weight=mass)
-        centers = model.cluster_centers_
-    else:
-        # k-means++ costs O(n k) per centre; for near-lossless palettes a
-        # weight-proportional sample is a good enough start for Lloyd.
-        rng = np.random.default_rng(seed)
-        start = rng.choice(len(cells), size=k, replace=False, p=mass / mass.sum())
-        centers = cells[np.sort(start)]
-        for _ in range(REFINE_STEPS):
-            centers = _weighted_means(cells, mass, _nearest(cells, centers), centers)
-    if cells is not points:
-        for _ in range(REFINE_STEPS):
-            centers = _weighted_means(points, weights, _nearest(points, centers), centers)
+        tree = _tree(centers)
+        half_gap = tree.query(centers, k=2)[0][:, 1] / 2
+        upper += shift[labels]
+        lower -= shift.max()
+        bound = np.maximum(lower, half_gap[labels])
+        suspects = np.flatnonzero(upper > bound)
+        upper[suspects] = np.sqrt(((points[suspects] - centers[labels[suspects]]) ** 2).sum(axis=1))
+        suspects = suspects[upper[suspects] > bound[suspects]]
+        if suspects.size == 0:
+            continue
+        distances, nearest = tree.query(points[suspects], k=2, workers=-1)
+        before, after = labels[suspects], nearest[:, 0]
+        labels[suspects], upper[suspects], lower[suspects] = after, distances[:, 0], distances[:, 1]
+        moving = before != after
+        if moving.any():
+            gone = _sums(points[suspects[moving]], weights[suspects[moving]], before[moving], k)
+            came = _sums(points[suspects[moving]], weights[suspects[moving]], after[moving], k)
+            mass = mass - gone[0] + came[0]
+            sums = sums - gone[1] + came[1]
     return centers
 
 
-def _gmm(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Gaussian mixture means, fitted on a weighted subsample from the k-means start."""
-    from sklearn.mixture import GaussianMixture
+def _cells(colors: np.ndarray, level: int) -> np.ndarray:
+    """Cell number (dense, 0..m-1) of each colour on a grid of ``level`` bits per channel."""
+    shift = np.uint8(8 - level)
+    ids = np.zeros(len(colors), dtype=np.int32)  # level * channels <= 28 bits
+    for channel in range(colors.shape[1]):
+        ids <<= level
+        ids |= colors[:, channel] >> shift
+    bins = 1 << (level * colors.shape[1])
+    if bins > 1 << 22:
+        return np.unique(ids, return_inverse=True)[1]
+    occupied = np.zeros(bins, dtype=bool)
+    occupied[ids] = True
+    dense = np.cumsum(occupied, dtype=np.int32)
+    dense -= 1
+    return dense[ids]
 
-    start = _kmeans(points, weights, k, seed)
+
+def _merge(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean point and total weight of each cell."""
+    mass, sums = _sums(points, weights, cells, int(cells.max()) + 1)
+    return sums / mass[:, None], mass
+
+
+def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Starting centres from a weighted sample of the colours.
+
+    k-means++ runs on SEED_SAMPLE_PER_CLUSTER * k colours drawn in proportion to
+    their pixel counts (a grid of cells would be cheaper, but merges exactly the
+    dense regions that need many entries), then Lloyd converges on that sample.
+    Small palettes are cheap to try several times: the start with the lowest
+    inertia wins. Above 1,024 entries k-means++ (O(n k)) is replaced by the
+    weight-proportional sample itself.
+    """
+    from sklearn.cluster import kmeans_plusplus  # slow to import: only when encoding
+
+    rng = np.random.default_rng(seed)
+    size = SEED_SAMPLE_PER_CLUSTER * k
+    if size < len(points):
+        drawn, counts = np.unique(rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True)
+        points, weights = points[drawn], counts.astype(np.float64)
+    if k >= len(points):
+        return points
+    if k > 1024:
+        start = rng.choice(len(points), size=k, replace=False, p=weights / weights.sum())
+        return points[np.sort(start)]
+    tries = 4 if k <= 32 else 2 if k <= 128 else 1
+    best, best_inertia = points[:k], np.inf
+    for try_seed in rng.integers(2**31 - 1, size=tries):
+        start, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=int(try_seed))
+        centers = _lloyd(points, weights, start, 100)
+        distance = _tree(centers).query(points, k=1, workers=-1)[0]
+        inertia = float(weights @ distance**2)
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    return best
+
+
+def _kmeans(points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Weighted k-means centres: seeded on a sample, refined on finer and finer grids.
+
+    ``colors`` are the uint8 colours behind ``points``: the grids (LEVELS) are cut
+    in them, whatever space the points are in. Each grid's cells carry the
+    weighted mean of their colours. A grid barely smaller than the full
+    histogram is skipped, and so is any stage larger than STAGE_LIMIT points
+    (noisy photographs with a million colours: their clusters are wide, so a
+    coarser grid already places the centres well).
+    """
+    centers = _seed(points, weights, k, seed)
+    for level in LEVELS:
+        cells = _cells(colors, level)
+        count = int(cells.max()) + 1
+        if count > STAGE_LIMIT:
+            break  # finer grids only have more cells
+        if k < count < 0.8 * len(points):
+            centers = _lloyd(*_merge(points, weights, cells), centers, LEVEL_STEPS[level])
+    if len(points) <= STAGE_LIMIT:
+        centers = _lloyd(points, weights, centers, EXACT_STEPS)
+    return centers
+
+
+def _gmm(points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Gaussian mixture means, fitted on a weighted subsample from the k-means solution.
+
+    GaussianMixture takes no sample weights, so it sees GMM_SAMPLE pixels drawn
+    from the histogram. Means, weights and precisions all start from the k-means
+    clusters of that sample (its own k-means initialisation would cost more than
+    the fit), and EM runs at most GMM_MAX_ITER steps.
+    """
+    from sklearn.mixture import GaussianMixture  # slow to import: only when asked for
+    from threadpoolctl import threadpool_limits
+
+    start = _kmeans(points, weights, colors, k, seed)
     rng = np.random.default_rng(seed)
     sample = points[rng.choice(len(points), size=GMM_SAMPLE, p=weights / weights.sum())]
     labels = _nearest(sample, start)
-    share = np.bincount(labels, minlength=k) + 1.0
+    members = np.bincount(labels, minlength=k).astype(np.float64)
+    spread = sample - start[labels]
+    dims = points.shape[1]
+    covariances = np.empty((k, dims, dims))
+    for i in range(dims):
+        for j in range(dims):
+            covariances[:, i, j] = np.bincount(labels, weights=spread[:, i] * spread[:, j], minlength=k)
+    covariances /= np.maximum(members, 1.0)[:, None, None]
+    covariances += np.eye(dims) * GMM_REG_COVAR
     model = GaussianMixture(
         n_components=k,
         covariance_type="full",
+        init_params="random_from_data",  # overridden below; the cheapest to compute
         means_init=start,
-        weights_init=share / share.sum(),
+        weights_init=(members + 1.0) / (members + 1.0).sum(),
+        precisions_init=np.linalg.inv(covariances),
         max_iter=GMM_MAX_ITER,
-        reg_covar=1.0,  # in squared colour units: keeps one-colour components stable
+        reg_covar=GMM_REG_COVAR,
         random_state=seed,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # EM works on 3x3 matrices: BLAS threads only add overhead there.
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+        warnings.simplefilter("ignore")  # ConvergenceWarning when max_iter is reached
         model.fit(sample)
     return model.means_
 
@@ -287,6 +410,68 @@ def _dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray) -> np.n
     return fold[remapped]
 
 
+def check_options(method: str, colorspace: str, seed: int) -> None:
+    """Raise KmzError for a method, colour space or seed the quantizer does not take."""
+    if method not in METHODS:
+        raise KmzError(f"unknown method {method!r} (choose from {', '.join(METHODS)})", "bad-option")
+    if colorspace not in spaces.SPACES:
+        names = ", ".join(spaces.SPACES)
+        raise KmzError(f"unknown colour space {colorspace!r} (choose from {names})", "bad-option")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise KmzError(f"seed must be an integer from 0 to 2**32 - 1, not {seed!r}", "bad-option")
+
+
+class Quantizer:
+    """The colour histogram of one image, from which palettes of any size are cut.
+
+    Building the histogram is the part of quantizing that does not depend on K,
+    so a search over K (automatic K, sweeps) makes one Quantizer and asks it for
+    several palettes. Options are checked once, here; nothing else is kept but
+    the pixels and their histogram.
+    """
+
+    def __init__(self, pixels: np.ndarray, *, method: str = "kmeans", colorspace: str = "rgb", seed: int = 0):
+        check_options(method, colorspace, seed)
+        self.pixels = pixels
+        self.method, self.colorspace, self.seed = method, colorspace, int(seed)
+        self._histogram = _histogram(pixels)
+
+    @property
+    def distinct_colors(self) -> int:
+        """How many different colours the image has (RGBA: all fully transparent ones count once)."""
+        return len(self._histogram.colors)
+
+    def quantize(self, colors: int, *, dither: bool = False) -> Quantized:
+        """A palette of at most ``colors`` entries and the index of every pixel."""
+        if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= 65536:
+            raise KmzError(f"colors must be an integer from 1 to 65536, not {colors!r}", "bad-option")
+        hist, channels = self._histogram, self.pixels.shape[2]
+        dtype = _index_dtype(colors)
+        if len(hist.colors) <= colors:
+            palette, labels, used = hist.colors, np.arange(len(hist.colors), dtype=dtype), "exact"
+        else:
+            # Fully transparent pixels (all one key, 0, the smallest) keep an entry
+            # of their own unless K = 1 leaves no room for one.
+            reserved = channels == 4 and colors > 1 and not hist.colors[0].any()
+            clustered = slice(1, None) if reserved else slice(None)
+            points = _to_space(hist.colors[clustered], self.colorspace)
+            weights = hist.counts[clustered].astype(np.float64)
+            fit = _gmm if self.method == "gmm" else _kmeans
+            centers = fit(points, weights, hist.colors[clustered], colors - int(reserved), self.seed)
+            palette = np.unique(_from_space(centers, self.colorspace, channels), axis=0)
+            labels = np.zeros(len(hist.colors), dtype=dtype)
+            labels[clustered] = _nearest(points, _to_space(palette, self.colorspace))
+            if reserved:
+                palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
+                labels[0] = len(palette) - 1
+            used = self.method
+        indices = hist.to_pixels(labels)
+        dithered = dither and used != "exact"
+        if dithered:
+            indices = _dither(self.pixels, palette, indices)
+        return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
+
+
 def quantize(
     pixels: np.ndarray,
     colors: int,
@@ -301,48 +486,4 @@ def quantize(
     Fully transparent RGBA pixels share one entry (0, 0, 0, 0) of their own.
     Same input and options give the same result.
     """
-    if method not in METHODS:
-        raise KmzError(f"unknown method {method!r} (choose from {', '.join(METHODS)})", "bad-option")
-    if colorspace not in spaces.SPACES:
-        raise KmzError(f"unknown colour space {colorspace!r} (choose from {', '.join(spaces.SPACES)})", "bad-option")
-    if not isinstance(colors, (int, np.integer)) or not 1 <= colors <= 65536:
-        raise KmzError(f"colors must be an integer from 1 to 65536, not {colors!r}", "bad-option")
-    channels = pixels.shape[2]
-    if channels == 4:
-        pixels = np.where(pixels[:, :, 3:] == 0, np.uint8(0), pixels)
-    hist = _histogram(pixels)
-    dtype = _index_dtype(colors)
-    transparent = np.flatnonzero(hist.colors[:, 3] == 0) if channels == 4 else np.array([], dtype=np.int64)
-    if hist.exact and len(hist.colors) <= colors:
-        palette = hist.colors.astype(np.uint8)
-        labels = np.arange(len(palette), dtype=dtype)
-        used = "exact"
-    else:
-        clustered = np.ones(len(hist.colors), dtype=bool)
-        clustered[transparent] = False
-        k = colors - len(transparent)
-        if k < 1:  # K = 1 and the image has transparent pixels: they win
-            clustered[:] = False
-            k = 0
-        points = _to_space(hist.colors[clustered], colorspace)
-        weights = hist.counts[clustered].astype(np.float64)
-        if k >= len(points) and hist.exact:
-            centers = points
-        elif k:
-            fit = _gmm if method == "gmm" else _kmeans
-            centers = fit(points, weights, min(k, len(points)), seed)
-        else:
-            centers = np.empty((0, points.shape[1]))
-        palette = _from_space(centers, colorspace, channels)
-        palette = np.unique(palette, axis=0) if len(palette) else palette
-        labels = np.zeros(len(hist.colors), dtype=dtype)
-        if len(palette):
-            labels[clustered] = _nearest(points, _to_space(palette.astype(np.float64), colorspace))
-        if len(transparent):
-            palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
-            labels[transparent] = len(palette) - 1
-        used = method
-    indices = hist.to_pixels(labels)
-    if dither and used != "exact":
-        indices = _dither(pixels, palette, indices)
-    return Quantized(palette, indices.astype(dtype, copy=False), used, colorspace, dither and used != "exact")
+    return Quantizer(pixels, method=method, colorspace=colorspace, seed=seed).quantize(colors, dither=dither)

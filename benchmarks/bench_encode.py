@@ -1,0 +1,367 @@
+"""Encoder speed, quality and memory against pngquant, Pillow and the notebook approach.
+
+Everything is measured in one run, so the ratios hold on a shared, noisy machine;
+times are medians of --repeat runs, taken in rotation (kmz, pngquant, Pillow...)
+so a slow spell hits every tool alike.
+
+What is timed, per tool, for the same image already in memory:
+  kmz        kmzcodec.encode(image, K) -> .kmz bytes (defaults: k-means, RGB, zlib)
+  pngquant   the `pngquant --speed 4 --nofs K` process on a PNG of the image, to a
+             PNG file (its wall time includes reading that PNG and writing its own)
+  median-cut Pillow Image.quantize(K, MEDIANCUT, no dither) + PNG-8 to bytes
+  octree     Pillow Image.quantize(K, FASTOCTREE, no dither) + PNG-8 to bytes
+  notebook   scikit-learn KMeans(K) fitted on every pixel, as the course notebooks do
+             (one image only: it takes minutes), palette[labels] as the result
+
+Quality: PSNR and SSIM (kmzcodec.metrics) of each tool's decoded output against
+the original. Memory: peak RSS of a fresh process above its own baseline after
+imports, divided by the raw RGB size (width x height x 3).
+
+Run from the repository root:
+    python benchmarks/bench_encode.py                 # speed/quality, GMM, scaling, memory
+    python benchmarks/bench_encode.py --notebook      # + the notebook comparison (slow)
+    python benchmarks/bench_encode.py --precision     # + binning vs exact-colour k-means (slow)
+Exit status 1 when a target of the encoder issue is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _corpus  # noqa: E402
+
+import kmzcodec  # noqa: E402
+from kmzcodec import metrics, quantize  # noqa: E402
+
+PNGQUANT = "pngquant"
+
+
+def median_time(run: Callable[[], object], repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+class Tools:
+    """Each tool as (encode -> bytes, decode bytes -> image), for one image and K."""
+
+    def __init__(self, image: Image.Image, k: int, workdir: Path) -> None:
+        self.image, self.k, self.workdir = image, k, workdir
+        self.png_in = workdir / "input.png"
+        image.save(self.png_in, compress_level=1)
+
+    def kmz(self) -> bytes:
+        return kmzcodec.encode(self.image, self.k)
+
+    def pngquant(self) -> bytes:
+        out = self.workdir / "pngquant.png"
+        subprocess.run(
+            [PNGQUANT, "--speed", "4", "--nofs", "--force", "--output", str(out), str(self.k), str(self.png_in)],
+            check=True,
+        )
+        return out.read_bytes()
+
+    def _pillow(self, method: Image.Quantize) -> bytes:
+        source = self.image if self.image.mode == "RGB" else self.image.convert("RGB")
+        buffer = io.BytesIO()
+        source.quantize(self.k, method=method, dither=Image.Dither.NONE).save(buffer, "PNG")
+        return buffer.getvalue()
+
+    def median_cut(self) -> bytes:
+        return self._pillow(Image.Quantize.MEDIANCUT)
+
+    def octree(self) -> bytes:
+        return self._pillow(Image.Quantize.FASTOCTREE)
+
+
+def decoded(tool: str, data: bytes) -> Image.Image:
+    if tool == "kmz":
+        return kmzcodec.decode(data)
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        return opened.copy()
+
+
+def speed_table(paths: list[Path], ks: list[int], repeat: int, with_ssim: bool) -> list[dict]:
+    rows = []
+    tools = ["kmz", "pngquant", "median_cut", "octree"]
+    for path in paths:
+        image = _corpus.load(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            for k in ks:
+                runner = Tools(image, k, Path(tmp))
+                times: dict[str, list[float]] = {tool: [] for tool in tools}
+                outputs: dict[str, bytes] = {}
+                getattr(runner, "kmz")()  # warm caches and imports once
+                for _ in range(repeat):
+                    for tool in tools:
+                        start = time.perf_counter()
+                        outputs[tool] = getattr(runner, tool)()
+                        times[tool].append(time.perf_counter() - start)
+                row: dict = {"image": path.name, "pixels": image.width * image.height, "k": k}
+                for tool in tools:
+                    result = decoded(tool, outputs[tool])
+                    row[tool] = {
+                        "seconds": statistics.median(times[tool]),
+                        "bytes": len(outputs[tool]),
+                        "psnr": metrics.psnr(image, result),
+                        "ssim": metrics.ssim(image, result) if with_ssim else None,
+                    }
+                rows.append(row)
+                print_speed_row(row, tools)
+    return rows
+
+
+def print_speed_row(row: dict, tools: list[str]) -> None:
+    kmz, pq = row["kmz"], row["pngquant"]
+    parts = [f"{row['image']:18s} K={row['k']:<3d}"]
+    for tool in tools:
+        cell = row[tool]
+        ssim = f" {cell['ssim']:.4f}" if cell["ssim"] is not None else ""
+        parts.append(f"{tool} {cell['seconds']:.3f}s {cell['psnr']:.2f}dB{ssim} {cell['bytes']}B")
+    parts.append(f"kmz/pngquant time {kmz['seconds'] / pq['seconds']:.2f}")
+    print(" | ".join(parts), flush=True)
+
+
+def gmm_table(paths: list[Path], repeat: int) -> list[dict]:
+    rows = []
+    for path in paths:
+        image = _corpus.load(path)
+        seconds, data = median_time(lambda: kmzcodec.encode(image, 64, method="gmm"), repeat)
+        kmeans = kmzcodec.decode(kmzcodec.encode(image, 64))
+        row = {
+            "image": path.name,
+            "seconds": seconds,
+            "psnr_gmm": metrics.psnr(image, kmzcodec.decode(data)),
+            "psnr_kmeans": metrics.psnr(image, kmeans),
+        }
+        rows.append(row)
+        print(
+            f"gmm K=64 {path.name:18s} {seconds:.3f}s psnr gmm {row['psnr_gmm']:.2f} "
+            f"kmeans {row['psnr_kmeans']:.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def notebook(path: Path, ks: list[int]) -> list[dict]:
+    from sklearn.cluster import KMeans
+
+    image = _corpus.load(path).convert("RGB")
+    pixels = np.asarray(image).reshape(-1, 3).astype(np.float64)
+    rows = []
+    for k in ks:
+        start = time.perf_counter()
+        model = KMeans(n_clusters=k, random_state=0).fit(pixels)
+        palette = np.clip(np.rint(model.cluster_centers_), 0, 255).astype(np.uint8)
+        result = palette[model.labels_].reshape(image.height, image.width, 3)
+        seconds = time.perf_counter() - start
+        kmz_seconds, data = median_time(lambda k=k: kmzcodec.encode(image, k), 3)
+        row = {
+            "image": path.name,
+            "k": k,
+            "notebook_seconds": seconds,
+            "notebook_psnr": metrics.psnr(image, result),
+            "kmz_seconds": kmz_seconds,
+            "kmz_psnr": metrics.psnr(image, kmzcodec.decode(data)),
+        }
+        rows.append(row)
+        print(
+            f"notebook {path.name} K={k}: {seconds:.1f}s {row['notebook_psnr']:.2f}dB | kmz "
+            f"{kmz_seconds:.3f}s {row['kmz_psnr']:.2f}dB | speed-up {seconds / kmz_seconds:.0f}x",
+            flush=True,
+        )
+    return rows
+
+
+def precision(paths: list[Path], ks: list[int]) -> list[dict]:
+    """PSNR of the default (sampled seeds, binned grids) against k-means on the exact colours.
+
+    The reference keeps every other choice (seeding, tries, Lloyd) but runs it on
+    all distinct colours with no grid and no sample, to convergence.
+    """
+    rows = []
+    for path in paths:
+        image = _corpus.load(path)
+        pixels = kmzcodec.pixels.to_pixels(image)
+        for k in ks:
+            fast = quantize.quantize(pixels, k)
+            saved = (quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS)
+            try:
+                quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = (), 1 << 30, 300
+                exact = quantize.quantize(pixels, k)
+            finally:
+                quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = saved
+            row = {
+                "image": path.name,
+                "k": k,
+                "psnr": metrics.psnr(pixels, fast.palette[fast.indices]),
+                "psnr_exact": metrics.psnr(pixels, exact.palette[exact.indices]),
+            }
+            rows.append(row)
+            print(
+                f"precision {path.name:18s} K={k:<3d} default {row['psnr']:.3f} exact "
+                f"{row['psnr_exact']:.3f} diff {row['psnr'] - row['psnr_exact']:+.3f} dB",
+                flush=True,
+            )
+    return rows
+
+
+_MEMORY_PROBE = r"""
+import json, sys
+import numpy, PIL.Image, sklearn.cluster, scipy.spatial, kmzcodec
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+baseline = rss("VmRSS:")
+image = PIL.Image.open(sys.argv[1])
+image.load()
+data = kmzcodec.encode(image, int(sys.argv[2]))
+print(json.dumps({"baseline": baseline, "peak": rss("VmHWM:"), "bytes": len(data)}))
+"""
+
+_PNGQUANT_PROBE = r"""
+import json, resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True)
+print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))
+"""
+
+
+def memory(paths: list[Path], k: int) -> list[dict]:
+    rows = []
+    for path in paths:
+        with Image.open(path) as opened:
+            width, height = opened.size
+        raw = width * height * 3
+        probe = subprocess.run(
+            [sys.executable, "-c", _MEMORY_PROBE, str(path), str(k)], check=True, capture_output=True, text=True
+        )
+        ours = json.loads(probe.stdout)
+        with tempfile.TemporaryDirectory() as tmp:
+            png = Path(tmp) / "in.png"
+            _corpus.load(path).save(png, compress_level=1)
+            command = [PNGQUANT, "--speed", "4", "--nofs", "--force", "--output", str(Path(tmp) / "o.png")]
+            probe = subprocess.run(
+                [sys.executable, "-c", _PNGQUANT_PROBE, *command, str(k), str(png)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            theirs = json.loads(probe.stdout)
+        row = {
+            "image": path.name,
+            "megapixels": width * height / 1e6,
+            "kmz_above_baseline": (ours["peak"] - ours["baseline"]) / raw,
+            "pngquant_process": theirs["peak"] / raw,
+        }
+        rows.append(row)
+        print(
+            f"memory {path.name:18s} {row['megapixels']:.1f} MP K={k}: kmz peak above baseline "
+            f"{row['kmz_above_baseline']:.2f}x raw RGB | pngquant whole process {row['pngquant_process']:.2f}x",
+            flush=True,
+        )
+    return rows
+
+
+def scaling(small: list[Path], large: list[Path], k: int, repeat: int) -> dict:
+    """Encode time per pixel on 14.7 MP images against the 4 MP photographs."""
+
+    def per_pixel(paths: list[Path]) -> list[float]:
+        values = []
+        for path in paths:
+            image = _corpus.load(path)
+            seconds, _ = median_time(lambda: kmzcodec.encode(image, k), repeat)
+            values.append(seconds / (image.width * image.height))
+            print(f"scaling {path.name:18s} K={k} {seconds:.3f}s {values[-1] * 1e9:.1f} ns/pixel", flush=True)
+        return values
+
+    small_rate = statistics.median(per_pixel(small))
+    large_rate = statistics.median(per_pixel(large))
+    result = {"ns_per_pixel_4mp": small_rate * 1e9, "ns_per_pixel_large": large_rate * 1e9}
+    result["ratio"] = large_rate / small_rate
+    print(f"scaling: large/small time per pixel {result['ratio']:.2f} (<= 1.0 is linear or better)")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=None, help="corpus folder (default ../shared/corpus)")
+    parser.add_argument("--ks", default="256,16", help="palette sizes for the speed table")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per tool (median)")
+    parser.add_argument("--no-ssim", action="store_true", help="skip SSIM (it takes a while on 4 MP)")
+    parser.add_argument("--notebook", action="store_true", help="also time the notebook approach (minutes)")
+    parser.add_argument("--precision", action="store_true", help="also compare with exact-colour k-means")
+    parser.add_argument("--only", default=None, help="comma-separated image names to restrict the run")
+    parser.add_argument("--json", default=None, help="write all results to this file")
+    args = parser.parse_args(argv)
+    if shutil.which(PNGQUANT) is None:
+        print("pngquant not found (Debian package pngquant)", file=sys.stderr)
+        return 2
+    ks = [int(k) for k in args.ks.split(",")]
+    photos = _corpus.photographs(args.corpus)
+    four_mp = [p for p in photos if Image.open(p).size == (2560, 1600)]
+    large = [p for p in _corpus.images(args.corpus) if Image.open(p).size == (5120, 2880)]
+    if args.only:
+        wanted = set(args.only.split(","))
+        four_mp = [p for p in four_mp if p.name in wanted]
+        large = [p for p in large if p.name in wanted]
+    results: dict = {"speed": speed_table(four_mp, ks, args.repeat, not args.no_ssim)}
+    results["gmm"] = gmm_table(four_mp, args.repeat)
+    results["scaling"] = scaling(four_mp, large, 256, args.repeat) if large else None
+    results["memory"] = memory(large + four_mp[:1], 256)
+    if args.notebook:
+        results["notebook"] = notebook(four_mp[0], [16, 256])
+    if args.precision:
+        results["precision"] = precision(four_mp, ks)
+
+    failures = []
+    for k in ks:
+        rows = [row for row in results["speed"] if row["k"] == k]
+        ratio = statistics.median(row["kmz"]["seconds"] / row["pngquant"]["seconds"] for row in rows)
+        worse = [row["image"] for row in rows if row["kmz"]["psnr"] < row["pngquant"]["psnr"]]
+        print(f"K={k}: median kmz/pngquant time {ratio:.2f} (target <= 0.5); PSNR below pngquant on {worse or 'none'}")
+        if ratio > 0.5 or worse:
+            failures.append(f"K={k} speed/quality")
+    gmm_median = statistics.median(row["seconds"] for row in results["gmm"])
+    print(f"GMM K=64 median {gmm_median:.3f}s (target <= 2 s)")
+    if gmm_median > 2.0:
+        failures.append("gmm")
+    if results["scaling"] and results["scaling"]["ratio"] > 1.1:
+        failures.append("scaling")
+    worst_memory = max(row["kmz_above_baseline"] for row in results["memory"])
+    print(f"memory: worst kmz peak above baseline {worst_memory:.2f}x raw RGB (target <= 6)")
+    if worst_memory > 6:
+        failures.append("memory")
+    for row in results.get("notebook", []):
+        if row["notebook_seconds"] / row["kmz_seconds"] < 100 or row["kmz_psnr"] < row["notebook_psnr"] - 0.2:
+            failures.append(f"notebook K={row['k']}")
+    for row in results.get("precision", []):
+        if row["psnr"] < row["psnr_exact"] - 0.1:
+            failures.append(f"precision {row['image']} K={row['k']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print("FAILED: " + ", ".join(failures) if failures else "all encoder targets met")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,242 @@
+"""Image quality and size measures: PSNR, SSIM, bytes, ratios, and the elbow of a K sweep.
+
+One implementation shared by the ``kmz`` command, the benchmarks and the tests, so
+every number in the README is computed the same way.
+
+Conventions:
+
+- Images are read as uint8 arrays of shape (height, width, channels) after
+  :func:`kmzcodec.pixels.to_pixels` (palette images are expanded; grey is one
+  channel). When the two sides differ in channels, grey is widened to RGB and a
+  missing alpha channel is taken as opaque, so an RGB original and a decoded "P"
+  image with an RGB palette compare directly.
+- With alpha, colours are compared premultiplied by alpha (plus the alpha channel
+  itself), so the hidden colour of a fully transparent pixel, which encoders are
+  free to change, does not count; what can be seen does.
+- PSNR is over all channels with a peak of 255; identical images give ``inf``.
+- SSIM is scikit-image's ``structural_similarity`` with ``data_range=255``, the
+  mean over channels (``channel_axis``), on the default 7x7 window (smaller for
+  images under 7 pixels on a side; ``nan`` under 3).
+- Raw size is width x height x channels of the original, one byte per sample;
+  the compression ratio is raw bytes / compressed bytes; bits per pixel is
+  8 x compressed bytes / (width x height).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+from .pixels import to_pixels
+
+PEAK = 255.0
+#: scikit-image's default SSIM window; odd, as it requires.
+SSIM_WINDOW = 7
+
+ImageLike = Image.Image | np.ndarray
+
+
+#: Rows per block when summing squared errors: bounds the float64 working memory.
+BLOCK_ROWS = 256
+
+
+def _aligned(reference: ImageLike, test: ImageLike) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as uint8 (H, W, C) arrays with the same number of channels."""
+    first, second = to_pixels(reference), to_pixels(test)
+    if first.shape[:2] != second.shape[:2]:
+        h1, w1 = first.shape[:2]
+        h2, w2 = second.shape[:2]
+        msg = f"cannot compare a {w1}x{h1} image with a {w2}x{h2} one"
+        raise ValueError(msg)
+    channels = max(first.shape[2], second.shape[2])
+    return _widen(first, channels), _widen(second, channels)
+
+
+def _widen(values: np.ndarray, channels: int) -> np.ndarray:
+    if values.shape[2] == channels:
+        return values
+    if values.shape[2] == 1:  # grey -> RGB
+        values = np.repeat(values, 3, axis=2)
+    if channels == 4 and values.shape[2] == 3:  # opaque
+        alpha = np.full(values.shape[:2] + (1,), 255, dtype=np.uint8)
+        values = np.concatenate([values, alpha], axis=2)
+    return values
+
+
+def _samples(values: np.ndarray) -> np.ndarray:
+    """float64 on the 0..255 scale; with alpha, colour premultiplied by it."""
+    samples = values.astype(np.float64)
+    if samples.shape[2] == 4:
+        samples[:, :, :3] *= samples[:, :, 3:] / 255.0
+    return samples
+
+
+def mse(reference: ImageLike, test: ImageLike) -> float:
+    """Mean squared error over every sample (0..255 scale)."""
+    first, second = _aligned(reference, test)
+    total = 0.0
+    for top in range(0, first.shape[0], BLOCK_ROWS):
+        diff = _samples(first[top : top + BLOCK_ROWS]) - _samples(second[top : top + BLOCK_ROWS])
+        total += float(np.einsum("ijk,ijk->", diff, diff))
+    return total / first.size
+
+
+def psnr_from_mse(error: float) -> float:
+    return math.inf if error == 0 else 10.0 * math.log10(PEAK * PEAK / error)
+
+
+def psnr(reference: ImageLike, test: ImageLike) -> float:
+    """Peak signal-to-noise ratio in dB (peak 255); ``inf`` when the images are identical."""
+    return psnr_from_mse(mse(reference, test))
+
+
+def _structural_similarity():  # type: ignore[no-untyped-def]
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError:
+        msg = "SSIM needs scikit-image: pip install 'kmzcodec[metrics]'"
+        raise ImportError(msg) from None
+    return structural_similarity
+
+
+def ssim_available() -> bool:
+    try:
+        _structural_similarity()
+    except ImportError:
+        return False
+    return True
+
+
+def ssim(reference: ImageLike, test: ImageLike) -> float:
+    """Structural similarity (scikit-image), mean over channels; 1.0 for identical images.
+
+    Raises ImportError with an install hint when scikit-image is missing.
+    """
+    structural_similarity = _structural_similarity()
+    aligned = _aligned(reference, test)
+    first, second = _samples(aligned[0]), _samples(aligned[1])
+    window = min(SSIM_WINDOW, *first.shape[:2])
+    window -= 1 - window % 2  # the window must be odd
+    if window < 3:
+        return math.nan
+    if first.shape[2] == 1:
+        return float(structural_similarity(first[:, :, 0], second[:, :, 0], data_range=PEAK, win_size=window))
+    return float(structural_similarity(first, second, data_range=PEAK, channel_axis=2, win_size=window))
+
+
+def raw_bytes(width: int, height: int, channels: int) -> int:
+    """Size of the uncompressed image at one byte per sample."""
+    return width * height * channels
+
+
+def compression_ratio(raw: int, compressed: int) -> float:
+    """raw / compressed (how many times smaller); ``inf`` for an empty compressed size."""
+    return math.inf if compressed <= 0 else raw / compressed
+
+
+def bits_per_pixel(compressed: int, width: int, height: int) -> float:
+    return 8.0 * compressed / (width * height)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a decoded image measures against its original, and what it cost."""
+
+    width: int
+    height: int
+    channels: int  # of the original
+    bytes: int  # compressed size
+    raw_bytes: int
+    ratio: float  # raw_bytes / bytes
+    bits_per_pixel: float
+    psnr: float  # dB; inf when identical
+    ssim: float | None  # None when not measured (scikit-image missing or not asked for)
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready: non-finite floats (identical images, tiny images) become None."""
+        return {key: _finite(value) for key, value in asdict(self).items()}
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def compare(
+    original: ImageLike, decoded: ImageLike, compressed_bytes: int, *, with_ssim: bool = True
+) -> Comparison:
+    """Measure ``decoded`` against ``original`` and relate ``compressed_bytes`` to the raw size.
+
+    ``with_ssim=False`` skips SSIM (the slow part, and the one needing scikit-image).
+    """
+    first = to_pixels(original)
+    height, width, channels = first.shape
+    raw = raw_bytes(width, height, channels)
+    return Comparison(
+        width=width,
+        height=height,
+        channels=channels,
+        bytes=compressed_bytes,
+        raw_bytes=raw,
+        ratio=compression_ratio(raw, compressed_bytes),
+        bits_per_pixel=bits_per_pixel(compressed_bytes, width, height),
+        psnr=psnr(first, decoded),
+        ssim=ssim(first, decoded) if with_ssim else None,
+    )
+
+
+def elbow(ks: Sequence[int], values: Sequence[float]) -> int:
+    """The K at the elbow of a quality curve: where more colours stop paying off.
+
+    The curve is (log2 K, value), both axes scaled to 0..1; the elbow is the point
+    farthest from the straight line (the chord) joining the first and last points,
+    on the side a diminishing-returns curve bends to: above the chord for a rising
+    curve (PSNR, SSIM), below it for a falling one (error, distortion). This is the
+    "kneedle" rule. Rules for the edge cases, so callers can rely on them:
+
+    - points are sorted by K first; ``ks`` must be distinct positive integers;
+    - ``nan`` values are ignored;
+    - ``+inf`` (lossless: the PSNR of an exact palette) counts as one average step
+      of the finite part above the best finite value (``-inf`` likewise below the
+      worst), so a curve that climbs steadily and then turns lossless has its elbow
+      at the first lossless K, and a lossless tail is a plateau; if every value is
+      infinite the smallest K is returned;
+    - with fewer than three usable points, or no bend on the diminishing-returns
+      side (a straight or accelerating curve), the largest K is returned.
+    """
+    if len(ks) != len(values):
+        msg = f"elbow: {len(ks)} values of K but {len(values)} measurements"
+        raise ValueError(msg)
+    if not ks:
+        raise ValueError("elbow: no points")
+    if len(set(ks)) != len(ks) or any(int(k) != k or k < 1 for k in ks):
+        raise ValueError("elbow: K values must be distinct positive integers")
+    pairs = sorted((int(k), float(v)) for k, v in zip(ks, values, strict=True) if not math.isnan(float(v)))
+    if not pairs:
+        return int(max(ks))
+    finite = [v for _, v in pairs if math.isfinite(v)]
+    if not finite:
+        return pairs[0][0]
+    margin = (max(finite) - min(finite)) / (len(finite) - 1) if len(finite) > 1 else 0.0
+    margin = margin or 1.0
+    kept = [(k, max(finite) + margin if v == math.inf else min(finite) - margin if v == -math.inf else v)
+            for k, v in pairs]  # fmt: skip
+    if len(kept) < 3:
+        return kept[-1][0]
+    x = np.log2([k for k, _ in kept])
+    y = np.array([v for _, v in kept])
+    if y[-1] == y[0]:
+        return kept[-1][0]
+    x = (x - x[0]) / (x[-1] - x[0])
+    y = (y - y[0]) / (y[-1] - y[0])  # rising or falling, now runs from 0 up to 1
+    # Height above the chord y = x (proportional to the distance from it).
+    height = y - x
+    best = int(np.argmax(height))
+    if height[best] <= 1e-9:
+        return kept[-1][0]
+    return kept[best][0]

@@ -1,0 +1,41 @@
+"""Shared test fixtures. Tests never read ../shared/corpus; they make their own small images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: The conformance suite committed with the spec (spec/conformance/README.md).
+CONFORMANCE = REPO / "spec" / "conformance"
+
+
+def conformance_cases() -> list[dict[str, Any]]:
+    """Every entry of spec/conformance/cases.json."""
+    return json.loads((CONFORMANCE / "cases.json").read_text(encoding="utf-8"))["cases"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Any test taking a ``conformance_case`` argument runs once per vector, named by its file.
+    if "conformance_case" in metafunc.fixturenames:
+        cases = conformance_cases()
+        metafunc.parametrize("conformance_case", cases, ids=[case["file"] for case in cases])
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def conformance_table() -> list[dict[str, Any]]:
+    return conformance_cases()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240611)

@@ -1,0 +1,568 @@
+"""The ``kmz`` command end to end, on small generated images, and kmzcodec.fileio.
+
+Most commands run in-process through ``main([...])``; the console script, and the
+runs that are interrupted or killed, run as subprocesses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+import kmzcodec
+from kmzcodec import cli, fileio, metrics
+
+pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
+
+
+def _photo(height: int = 40, width: int = 56, seed: int = 0) -> np.ndarray:
+    """A smooth gradient with noise: thousands of colours, quick to quantize."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=2)
+    return np.clip(base + rng.integers(-12, 13, base.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(_photo()).save(path)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = cli.main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_error_line(err: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("kmz: error: ")
+    assert "Traceback" not in err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------ encode
+
+
+def test_encode_writes_a_kmz_that_decodes(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    out = png.with_name("out.kmz")
+    code, stdout, err = run(capsys, "encode", png, "-o", out, "-k", "16")
+    assert code == 0, err
+    image = kmzcodec.decode(out.read_bytes())
+    assert image.size == (56, 40) and image.info["colors"] <= 16
+    assert f"{out.stat().st_size:,} bytes" in stdout and "PSNR" in stdout
+    # The reported PSNR is the one metrics computes on the decoded file.
+    assert f"{metrics.psnr(Image.open(png), image):.2f} dB" in stdout
+
+
+def test_encode_default_output_and_options(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    code, _, err = run(
+        capsys, "encode", png, "-k", "8", "--method", "gmm", "--compression", "lzma", "--dither"
+    )
+    assert code == 0, err
+    info = kmzcodec.decode(png.with_suffix(".kmz").read_bytes()).info
+    assert (info["method"], info["compression"], info["dither"]) == ("gmm", "lzma", True)
+
+
+def test_encode_resize(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    out = png.with_name("small.kmz")
+    assert run(capsys, "encode", png, "-o", out, "-k", "4", "--resize", "28x")[0] == 0
+    assert kmzcodec.decode(out.read_bytes()).size == (28, 20)
+
+
+def test_encode_refuses_to_overwrite(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    out = png.with_name("out.kmz")
+    out.write_bytes(b"precious")
+    code, _, err = run(capsys, "encode", png, "-o", out, "-k", "4")
+    assert code == 2
+    assert_one_error_line(err)
+    assert "--force" in err and out.read_bytes() == b"precious"
+    assert run(capsys, "encode", png, "-o", out, "-k", "4", "--force")[0] == 0
+    assert kmzcodec.decode(out.read_bytes()).info["colors"] <= 4
+
+
+def test_encode_never_overwrites_its_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, png: Path
+) -> None:
+    before = png.read_bytes()
+    code, _, err = run(capsys, "encode", png, "-o", png, "--force")
+    assert code == 2 and "same file" in err
+    assert_one_error_line(err)
+    assert png.read_bytes() == before
+    # A .kmz input re-encoded to its default output name is the same file too.
+    kmz = tmp_path / "again.kmz"
+    kmz.write_bytes(kmzcodec.encode(_photo(), 8))
+    code, _, err = run(capsys, "encode", kmz, "-k", "4", "--force")
+    assert code == 2 and "same file" in err
+
+
+@pytest.mark.parametrize("k", ["0", "65537", "abc", "-3", "4.5"])
+def test_encode_bad_k(capsys: pytest.CaptureFixture[str], png: Path, k: str) -> None:
+    out = png.with_name("out.kmz")
+    code, _, err = run(capsys, "encode", png, "-o", out, "-k", k)
+    assert code == 2
+    assert_one_error_line(err)
+    assert "K must be" in err and not out.exists()
+
+
+def test_encode_bad_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "out.kmz"
+    code, _, err = run(capsys, "encode", tmp_path / "missing.png", "-o", out)
+    assert code == 2 and "no such file" in err
+    assert_one_error_line(err)
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    code, _, err = run(capsys, "encode", garbage, "-o", out)
+    assert code == 1
+    assert_one_error_line(err)
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    code, _, err = run(capsys, "encode", text, "-o", out)
+    assert code == 1 and "not an image" in err
+    code, _, err = run(capsys, "encode", tmp_path, "-o", out)
+    assert code == 2 and "folder" in err
+    code, _, err = run(capsys, "encode", garbage, "-o", tmp_path / "no" / "such" / "dir.kmz")
+    assert code == 2 and "does not exist" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.png", "notes.jpg"]
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    for argv in (["encode"], ["encode", png, "--method", "nope"], ["bogus"], [], ["compare", png]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert_one_error_line(err)
+
+
+def test_encode_mat_file_finds_the_image(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bird = _photo(32, 32)  # bird_small.mat: a uint8 array "A", 128 x 128 x 3
+    path = tmp_path / "bird_small.mat"
+    scipy.io.savemat(path, {"A": bird, "labels": np.arange(10.0)[None, :], "mask": np.ones((6, 6))})
+    out = tmp_path / "bird.kmz"
+    assert run(capsys, "encode", path, "-o", out, "-k", "256")[0] == 0
+    decoded = np.asarray(kmzcodec.decode(out.read_bytes()).convert("RGB"))
+    assert decoded.shape == (32, 32, 3)
+    assert metrics.psnr(bird, decoded) > 30  # it encoded A, not a decoy
+    # Floats in 0..1 under another name, chosen with --mat-key.
+    floats = tmp_path / "floats.mat"
+    scipy.io.savemat(floats, {"X": bird / 255.0, "Y": np.zeros((40, 40))})
+    assert run(capsys, "encode", floats, "--mat-key", "X", "-o", tmp_path / "x.kmz", "-k", "256")[0] == 0
+    decoded = np.asarray(kmzcodec.decode((tmp_path / "x.kmz").read_bytes()).convert("RGB"))
+    assert metrics.psnr(bird, decoded) > 30
+    code, _, err = run(capsys, "encode", floats, "--mat-key", "Z", "-o", tmp_path / "z.kmz")
+    assert code == 2 and "'Z'" in err and "X, Y" in err
+    empty = tmp_path / "empty.mat"
+    scipy.io.savemat(empty, {"v": np.arange(5)[None, :, None].repeat(6, axis=2)})
+    code, _, err = run(capsys, "encode", empty, "-o", tmp_path / "e.kmz")
+    assert code == 1 and "no image-shaped array" in err
+    assert not (tmp_path / "z.kmz").exists() and not (tmp_path / "e.kmz").exists()
+
+
+# ------------------------------------------------------------------ auto K
+
+AUTO = cli._auto_supported()
+
+
+@pytest.mark.skipif(not AUTO, reason="kmzcodec.encode has no colors='auto' yet")
+def test_encode_auto_meets_its_psnr_target(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    out = png.with_name("auto.kmz")
+    code, stdout, err = run(capsys, "encode", png, "-o", out, "-k", "auto", "--min-psnr", "32")
+    assert code == 0, err
+    decoded = kmzcodec.decode(out.read_bytes())
+    assert metrics.psnr(Image.open(png), decoded) >= 32
+    assert f"K = {decoded.info['colors']}" in stdout
+
+
+@pytest.mark.skipif(not AUTO, reason="kmzcodec.encode has no colors='auto' yet")
+def test_encode_auto_respects_max_bytes(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    out = png.with_name("auto.kmz")
+    assert run(capsys, "encode", png, "-o", out, "--max-bytes", "600")[0] == 0  # a target implies -k auto
+    assert out.stat().st_size <= 600
+
+
+def test_auto_targets_need_auto(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    code, _, err = run(capsys, "encode", png, "-k", "8", "--min-psnr", "30")
+    assert code == 2 and "needs -k auto" in err
+    if not AUTO:
+        code, _, err = run(capsys, "encode", png, "-k", "auto")
+        assert code == 2 and "auto" in err
+    assert not png.with_suffix(".kmz").exists()
+
+
+# ------------------------------------------------------------------ decode
+
+
+def test_decode_to_png_and_jpeg(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    kmz = png.with_name("in.kmz")
+    kmz.write_bytes(kmzcodec.encode(_photo(), 16))
+    expected = np.asarray(kmzcodec.decode(kmz.read_bytes()).convert("RGB"))
+    out = png.with_name("out.png")
+    code, _, err = run(capsys, "decode", kmz, "-o", out)
+    assert code == 0, err
+    with Image.open(out) as written:
+        assert written.format == "PNG"
+        assert np.array_equal(np.asarray(written.convert("RGB")), expected)
+    jpeg = png.with_name("out.jpg")
+    assert run(capsys, "decode", kmz, "-o", jpeg)[0] == 0  # "P" converted for JPEG
+    with Image.open(jpeg) as written:
+        assert written.format == "JPEG" and written.size == (56, 40)
+    assert run(capsys, "decode", kmz)[0] == 0  # default: beside the input, .png
+    assert kmz.with_suffix(".png").exists()
+
+
+def test_decode_bad_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = kmzcodec.encode(_photo(), 16)
+    cases = {
+        "truncated.kmz": data[: len(data) // 2],
+        "flipped.kmz": data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:],
+        "empty.kmz": b"",
+        "zip.kmz": b"PK\x03\x04" + bytes(60),
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        code, _, err = run(capsys, "decode", tmp_path / name, "-o", tmp_path / "out.png")
+        assert code == 1, name
+        assert_one_error_line(err)
+        assert not (tmp_path / "out.png").exists()
+    good = tmp_path / "good.kmz"
+    good.write_bytes(data)
+    code, _, err = run(capsys, "decode", good, "-o", tmp_path / "out.unknownext")
+    assert code == 2 and "format" in err
+    code, _, err = run(capsys, "decode", good, "-o", tmp_path / "out.kmz")
+    assert code == 2 and "kmz encode" in err
+    (tmp_path / "taken.png").write_bytes(b"mine")
+    code, _, err = run(capsys, "decode", good, "-o", tmp_path / "taken.png")
+    assert code == 2 and (tmp_path / "taken.png").read_bytes() == b"mine"
+    assert not list(tmp_path.glob(".kmz-tmp-*"))
+
+
+# ------------------------------------------------------------------ info
+
+
+def test_info_text_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    kmz = tmp_path / "x.kmz"
+    data = kmzcodec.encode(_photo(), 8, compression="lzma")
+    kmz.write_bytes(data)
+    code, stdout, _ = run(capsys, "info", kmz)
+    assert code == 0
+    header = kmzcodec.container.parse_header(data[:40])
+    assert f"K = {header.colors} rgb" in stdout and "lzma" in stdout and "56 x 40" in stdout
+    code, stdout, _ = run(capsys, "info", kmz, "--json")
+    assert code == 0
+    info = json.loads(stdout)
+    assert (info["width"], info["height"], info["colors"]) == (56, 40, header.colors)
+    assert info["file_bytes"] == len(data)
+    assert info["raw_bytes"] == 56 * 40 * 3
+    assert info["compression_ratio"] == pytest.approx(56 * 40 * 3 / len(data), rel=1e-3)
+    assert info["bits_per_pixel"] == pytest.approx(8 * len(data) / (56 * 40), rel=1e-3)
+    assert info["header_bytes"] + info["palette_bytes"] + info["data_bytes"] + info["trailer_bytes"] == len(
+        data
+    )
+    palette = np.frombuffer(data[40 : 40 + 3 * header.colors], np.uint8).reshape(-1, 3)
+    assert info["palette"] == ["#" + bytes(entry).hex() for entry in palette]
+    kmz.write_bytes(data[:-1])
+    code, _, err = run(capsys, "info", kmz)
+    assert code == 1 and "truncated" in err
+
+
+# ------------------------------------------------------------------ compare and sweep
+
+
+def _png_size(path: Path) -> tuple[int, int, np.ndarray]:
+    with Image.open(path) as figure:
+        assert figure.format == "PNG" and figure.mode == "RGB"
+        return figure.width, figure.height, np.asarray(figure)
+
+
+def test_compare_figure_layout_and_json(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    one, three = png.with_name("one.png"), png.with_name("three.png")
+    assert run(capsys, "compare", png, "-k", "4", "-o", one)[0] == 0
+    code, stdout, err = run(capsys, "compare", png, "-k", "4,16,64", "-o", three, "--json")
+    assert code == 0, err
+    w1, h1, _ = _png_size(one)
+    w3, h3, pixels = _png_size(three)
+    # One panel per image (original + each K), each of the same width.
+    assert h1 == h3
+    assert (w3 - w1) == pytest.approx(2 * cli.PANEL_INCHES * cli.DEFAULT_DPI, abs=0.35 * cli.DEFAULT_DPI)
+    assert w1 > 2 * cli.PANEL_INCHES * cli.DEFAULT_DPI
+    # Real pictures, not a blank canvas: many colours from the photo's panels.
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 500 and pixels.std() > 20
+    report = json.loads(stdout)
+    assert report["figure"] == str(three)
+    assert [row["k"] for row in report["results"]] == [4, 16, 64]
+    assert report["raw_bytes"] == 56 * 40 * 3
+    psnrs = [row["psnr"] for row in report["results"]]
+    assert psnrs[0] < psnrs[-1]
+    for row in report["results"]:
+        assert row["ratio"] == pytest.approx(report["raw_bytes"] / row["bytes"])
+        assert 0 < row["ssim"] <= 1
+    code, _, err = run(capsys, "compare", png, "-k", "4", "-o", one)
+    assert code == 2 and "exists" in err
+
+
+def test_sweep_table_json_and_plot(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    plot = png.with_name("sweep.png")
+    code, stdout, err = run(capsys, "sweep", png, "-k", "2,4,8,16,32", "-o", plot)
+    assert code == 0, err
+    assert "elbow" in stdout and str(plot) in stdout
+    width, height, pixels = _png_size(plot)
+    assert height > width > 300 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
+    code, stdout, _ = run(capsys, "sweep", png, "-k", "32,2,8,4,16", "--json", "--elbow-on", "psnr")
+    assert code == 0
+    report = json.loads(stdout)
+    ks = [row["k"] for row in report["results"]]
+    assert ks == [2, 4, 8, 16, 32]
+    assert report["elbow"]["metric"] == "psnr"
+    assert report["elbow"]["k"] == metrics.elbow(ks, [row["psnr"] for row in report["results"]])
+    sizes = [row["bytes"] for row in report["results"]]
+    assert sizes[0] < sizes[-1]
+    code, _, err = run(capsys, "sweep", png, "-k", "8")
+    assert code == 2 and "two" in err
+
+
+# ------------------------------------------------------------------ demo
+
+
+def test_demo_from_the_bundled_image(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, stdout, err = run(capsys, "demo", "-o", tmp_path, "-k", "2,8")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "chelsea-compare.png",
+        "chelsea-k2.kmz",
+        "chelsea-k8.kmz",
+    ]
+    for k in (2, 8):
+        image = kmzcodec.decode((tmp_path / f"chelsea-k{k}.kmz").read_bytes())
+        assert image.size == (451, 300) and image.info["colors"] == k
+    width, _, _ = _png_size(tmp_path / "chelsea-compare.png")
+    assert width > 3 * cli.PANEL_INCHES * cli.DEFAULT_DPI
+    assert "K" in stdout and "PSNR" in stdout
+    before = snapshot(tmp_path)
+    code, _, err = run(capsys, "demo", "-o", tmp_path, "-k", "2,8")
+    assert code == 2 and "--force" in err
+    assert snapshot(tmp_path) == before
+
+
+# ------------------------------------------------------------------ convert
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """A folder of small images, some nested, plus files convert must skip or report."""
+    sizes: dict[str, tuple[int, int]] = {}
+    for i, name in enumerate(["a.png", "b.jpg", "sub/c.png", "sub/deeper/d.bmp"]):
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_photo(24 + i, 32, seed=i)).save(path)
+        sizes[name] = (32, 24 + i)
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n-cut-")
+    (root / "README.txt").write_text("not an image")
+    (root / ".hidden.png").write_bytes(b"skipped")
+    return sizes
+
+
+def test_convert_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    sizes = _tree(source)
+    code, stdout, err = run(capsys, "convert", source, "--out-dir", out, "-k", "8", "-j", "1")
+    assert code == 1  # broken.png failed, the others went on
+    assert err.count("kmz: error:") == 1 and "broken.png" in err
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*.kmz"))
+    assert made == sorted(str(Path(name).with_suffix(".kmz")) for name in sizes)
+    for name, size in sizes.items():
+        assert kmzcodec.decode((out / name).with_suffix(".kmz").read_bytes()).size == size
+    headers, values = stdout.splitlines()[:2]
+    row = dict(zip(headers.split(), values.split(), strict=False))
+    assert (row["files"], row["converted"], row["failed"]) == ("5", "4", "1")
+    before = snapshot(out)
+    code, stdout, _ = run(capsys, "convert", source / "a.png", "--out-dir", out, "-k", "2")
+    assert code == 0 and "kept" in stdout
+    assert snapshot(out) == before
+    code, _, _ = run(capsys, "convert", source / "a.png", "--out-dir", out, "-k", "2", "--force")
+    assert code == 0 and kmzcodec.decode((out / "a.kmz").read_bytes()).info["colors"] <= 2
+    code, _, err = run(capsys, "convert", tmp_path / "nowhere", "--out-dir", out)
+    assert code == 1 and "no such file or folder" in err
+
+
+def test_convert_with_worker_processes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    sizes = _tree(source)
+    (source / "broken.png").unlink()
+    code, stdout, err = run(capsys, "convert", source, "--out-dir", out, "-k", "4", "-j", "2")
+    assert code == 0, err
+    assert stdout.split("\n")[1].split()[-1] == "2"  # two workers were used
+    for name, size in sizes.items():
+        assert kmzcodec.decode((out / name).with_suffix(".kmz").read_bytes()).size == size
+
+
+NOISE = 160  # pixels a side: big enough that a run takes seconds, small enough to stay quick
+
+
+def _noise_folder(folder: Path, count: int) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(count):  # noise: thousands of colours, so each file takes a while
+        pixels = rng.integers(0, 256, (NOISE, NOISE, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"n{i:02d}.png")
+
+
+def _kmz_command(*argv: object) -> list[str]:
+    return [sys.executable, "-m", "kmzcodec", *(str(arg) for arg in argv)]
+
+
+def _wait_for_output(folder: Path, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not list(folder.glob("*.kmz")):
+        assert process.poll() is None, "convert ended before producing anything"
+        assert time.monotonic() < deadline, "no output appeared"
+        time.sleep(0.01)
+
+
+def _assert_only_complete_outputs(out: Path) -> int:
+    names = sorted(p.name for p in out.iterdir())
+    assert all(name.endswith(".kmz") for name in names), names  # no temporary files left
+    for name in names:
+        assert kmzcodec.decode((out / name).read_bytes()).size == (NOISE, NOISE)
+    return len(names)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and signals are POSIX")
+@pytest.mark.parametrize(
+    ("sig", "workers", "code"), [(signal.SIGKILL, 2, -signal.SIGKILL), (signal.SIGINT, 1, 130)]
+)
+def test_interrupted_convert_leaves_only_complete_files(
+    tmp_path: Path, sig: signal.Signals, workers: int, code: int
+) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    count = 30
+    _noise_folder(source, count)
+    process = subprocess.Popen(
+        _kmz_command("convert", source, "--out-dir", out, "-k", "64", "-j", workers),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the signal reaches the workers too
+    )
+    try:
+        _wait_for_output(out, process)
+        os.killpg(process.pid, sig)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == code, err
+    if sig == signal.SIGINT:
+        assert err.decode().strip().splitlines()[-1] == "kmz: error: interrupted"
+    made = _assert_only_complete_outputs(out)
+    assert 0 < made < count  # really stopped mid-run
+
+
+# ------------------------------------------------------------------ help and entry points
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    raise AssertionError("no subcommands")
+
+
+def test_every_option_documents_its_default(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = _subparsers(cli.build_parser())
+    assert set(commands) == {"encode", "decode", "info", "compare", "sweep", "convert", "demo"}
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if action.option_strings and not isinstance(action, argparse._HelpAction):
+                text = action.help or ""
+                documented = "required" in text if action.required else "default" in text
+                assert documented, (name, action.option_strings)
+        code, stdout, _ = run(capsys, name, "--help")
+        assert code == 0 and stdout.startswith(f"usage: kmz {name}")
+
+
+def test_console_script_and_module(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("kmz")  # installed by pip from [project.scripts]
+    command = [str(script)] if script.exists() else _kmz_command()
+    done = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"kmz {kmzcodec.__version__}"
+    done = subprocess.run(_kmz_command("info", tmp_path / "missing.kmz"), capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("kmz: error:") and "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------ fileio
+
+
+@pytest.fixture(params=["anonymous", "named"])
+def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a fileio test on the O_TMPFILE path (where the OS has it) and on the portable one."""
+    if request.param == "named":
+        monkeypatch.setattr(fileio, "_anonymous", lambda folder: None)
+    return str(request.param)
+
+
+def test_atomic_write_publishes_complete_files(tmp_path: Path, write_path: str) -> None:
+    target = tmp_path / "out.bin"
+    fileio.write_bytes(target, b"first")
+    assert target.read_bytes() == b"first"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    with pytest.raises(fileio.OutputExistsError):
+        fileio.write_bytes(target, b"second")
+    assert target.read_bytes() == b"first"
+    fileio.write_bytes(target, b"second", force=True)
+    assert target.read_bytes() == b"second"
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_atomic_write_cleans_up_on_interrupt(tmp_path: Path, write_path: str) -> None:
+    target = tmp_path / "out.bin"
+    for existing in (None, b"old"):
+        if existing is not None:
+            target.write_bytes(existing)
+        with pytest.raises(KeyboardInterrupt), fileio.atomic_write(target, force=True) as handle:
+            handle.write(b"partial")
+            raise KeyboardInterrupt
+        assert os.listdir(tmp_path) == ([] if existing is None else ["out.bin"])
+        assert existing is None or target.read_bytes() == existing
+
+
+def test_atomic_write_refuses_inputs_and_missing_folders(tmp_path: Path, write_path: str) -> None:
+    source = tmp_path / "in.png"
+    source.write_bytes(b"input")
+    link = tmp_path / "link.png"
+    os.link(source, link)
+    for target in (source, link):
+        with pytest.raises(fileio.SameFileError):
+            fileio.write_bytes(target, b"x", inputs=[source], force=True)
+    assert source.read_bytes() == b"input"
+    with pytest.raises(FileNotFoundError):
+        fileio.write_bytes(tmp_path / "nope" / "x.bin", b"x")
+    with pytest.raises(IsADirectoryError):
+        fileio.write_bytes(tmp_path, b"x", force=True)
+    # A file that appears while we write is not replaced either.
+    late = tmp_path / "late.bin"
+    with pytest.raises(fileio.OutputExistsError), fileio.atomic_write(late) as handle:
+        handle.write(b"ours")
+        late.write_bytes(b"theirs")
+    assert late.read_bytes() == b"theirs"
+    assert sorted(os.listdir(tmp_path)) == ["in.png", "late.bin", "link.png"]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
