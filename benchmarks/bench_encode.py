@@ -74,7 +74,17 @@ class Tools:
     def pngquant(self) -> bytes:
         out = self.workdir / "pngquant.png"
         subprocess.run(
-            [PNGQUANT, "--speed", "4", "--nofs", "--force", "--output", str(out), str(self.k), str(self.png_in)],
+            [
+                PNGQUANT,
+                "--speed",
+                "4",
+                "--nofs",
+                "--force",
+                "--output",
+                str(out),
+                str(self.k),
+                str(self.png_in),
+            ],
             check=True,
         )
         return out.read_bytes()
@@ -110,7 +120,7 @@ def speed_table(paths: list[Path], ks: list[int], repeat: int, with_ssim: bool) 
                 runner = Tools(image, k, Path(tmp))
                 times: dict[str, list[float]] = {tool: [] for tool in tools}
                 outputs: dict[str, bytes] = {}
-                getattr(runner, "kmz")()  # warm caches and imports once
+                runner.kmz()  # warm caches and imports once
                 for _ in range(repeat):
                     for tool in tools:
                         start = time.perf_counter()
@@ -145,7 +155,7 @@ def gmm_table(paths: list[Path], repeat: int) -> list[dict]:
     rows = []
     for path in paths:
         image = _corpus.load(path)
-        seconds, data = median_time(lambda: kmzcodec.encode(image, 64, method="gmm"), repeat)
+        seconds, data = median_time(lambda image=image: kmzcodec.encode(image, 64, method="gmm"), repeat)
         kmeans = kmzcodec.decode(kmzcodec.encode(image, 64))
         row = {
             "image": path.name,
@@ -253,7 +263,10 @@ def memory(paths: list[Path], k: int) -> list[dict]:
             width, height = opened.size
         raw = width * height * 3
         probe = subprocess.run(
-            [sys.executable, "-c", _MEMORY_PROBE, str(path), str(k)], check=True, capture_output=True, text=True
+            [sys.executable, "-c", _MEMORY_PROBE, str(path), str(k)],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         ours = json.loads(probe.stdout)
         with tempfile.TemporaryDirectory() as tmp:
@@ -276,7 +289,8 @@ def memory(paths: list[Path], k: int) -> list[dict]:
         rows.append(row)
         print(
             f"memory {path.name:18s} {row['megapixels']:.1f} MP K={k}: kmz peak above baseline "
-            f"{row['kmz_above_baseline']:.2f}x raw RGB | pngquant whole process {row['pngquant_process']:.2f}x",
+            f"{row['kmz_above_baseline']:.2f}x raw RGB | pngquant whole process "
+            f"{row['pngquant_process']:.2f}x",
             flush=True,
         )
     return rows
@@ -289,7 +303,7 @@ def scaling(small: list[Path], large: list[Path], k: int, repeat: int) -> dict:
         values = []
         for path in paths:
             image = _corpus.load(path)
-            seconds, _ = median_time(lambda: kmzcodec.encode(image, k), repeat)
+            seconds, _ = median_time(lambda image=image: kmzcodec.encode(image, k), repeat)
             values.append(seconds / (image.width * image.height))
             print(f"scaling {path.name:18s} K={k} {seconds:.3f}s {values[-1] * 1e9:.1f} ns/pixel", flush=True)
         return values
@@ -303,7 +317,9 @@ def scaling(small: list[Path], large: list[Path], k: int, repeat: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--corpus", default=None, help="corpus folder (default ../shared/corpus)")
     parser.add_argument("--ks", default="256,16", help="palette sizes for the speed table")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per tool (median)")
@@ -338,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = [row for row in results["speed"] if row["k"] == k]
         ratio = statistics.median(row["kmz"]["seconds"] / row["pngquant"]["seconds"] for row in rows)
         worse = [row["image"] for row in rows if row["kmz"]["psnr"] < row["pngquant"]["psnr"]]
-        print(f"K={k}: median kmz/pngquant time {ratio:.2f} (target <= 0.5); PSNR below pngquant on {worse or 'none'}")
+        print(
+            f"K={k}: median kmz/pngquant time {ratio:.2f} (target <= 0.5); "
+            f"PSNR below pngquant on {worse or 'none'}"
+        )
         if ratio > 0.5 or worse:
             failures.append(f"K={k} speed/quality")
     gmm_median = statistics.median(row["seconds"] for row in results["gmm"])

@@ -56,7 +56,7 @@ def _tiles(height: int, width: int) -> list[tuple[slice, slice]]:
     tile_h, tile_w = min(SSIM_TILE, height), min(SSIM_TILE, width)
     tops = np.linspace(0, height - tile_h, side).astype(int)
     lefts = np.linspace(0, width - tile_w, side).astype(int)
-    return [(slice(t, t + tile_h), slice(l, l + tile_w)) for t in tops for l in lefts]
+    return [(slice(top, top + tile_h), slice(left, left + tile_w)) for top in tops for left in lefts]
 
 
 def _rendered(quantized: Quantized) -> np.ndarray:
@@ -92,8 +92,8 @@ def choose(
     max_bytes: int | None = None,
 ) -> Choice:
     """Pick K for ``quantizer``'s image by the target given (see the module docstring)."""
-    given = [name for name, value in (("min_psnr", min_psnr), ("min_ssim", min_ssim), ("max_bytes", max_bytes))
-             if value is not None]  # fmt: skip
+    targets = {"min_psnr": min_psnr, "min_ssim": min_ssim, "max_bytes": max_bytes}
+    given = [name for name, value in targets.items() if value is not None]
     if len(given) > 1:
         raise KmzError(f"give at most one target for colors='auto', not {' and '.join(given)}", "bad-option")
     pixels = quantizer.pixels
@@ -134,7 +134,9 @@ def choose(
 
     def estimate(k: int) -> float:
         rendered = _rendered(at(k))
-        return float(np.mean([metrics.ssim(pixels[rows, cols], rendered[rows, cols]) for rows, cols in tiles]))
+        return float(
+            np.mean([metrics.ssim(pixels[rows, cols], rendered[rows, cols]) for rows, cols in tiles])
+        )
 
     if min_ssim is None:
         ks = [k for k in ELBOW_KS if k < limit] + [min(limit, ELBOW_KS[-1])]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: Pixels per band: temporaries stay a few MB whatever the image size.
 BAND_PIXELS = 1 << 20
@@ -13,3 +18,20 @@ def row_bands(height: int, width: int, pixels: int = BAND_PIXELS) -> Iterator[tu
     step = max(1, pixels // max(1, width))
     for top in range(0, height, step):
         yield top, min(height, top + step)
+
+
+def map_bands(
+    function: Callable[[int, int], T], height: int, width: int, pixels: int = BAND_PIXELS
+) -> list[T]:
+    """``function(top, bottom)`` for every band, in order, on up to ``os.cpu_count()`` threads.
+
+    The numpy work inside (sorting, gathering) releases the GIL, so bands run in
+    parallel; results come back in band order, so the outcome never depends on
+    the number of threads.
+    """
+    ranges = list(row_bands(height, width, pixels))
+    workers = min(len(ranges), os.cpu_count() or 1)
+    if workers <= 1:
+        return [function(top, bottom) for top, bottom in ranges]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda span: function(*span), ranges))

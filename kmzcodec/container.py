@@ -132,7 +132,9 @@ def parse_header(prefix: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
     (_, version, kind, bits, compression, width, height, colors, data_length,
      method, colorspace, flags, reserved, crc) = HEADER.unpack(prefix)  # fmt: skip
     if version != VERSION:
-        raise KmzError(f"unsupported KMZ version {version} (this decoder reads {VERSION})", "unsupported-version")
+        raise KmzError(
+            f"unsupported KMZ version {version} (this decoder reads {VERSION})", "unsupported-version"
+        )
     if zlib.crc32(prefix[:HEADER_CRC_OFFSET]) != crc:
         raise KmzError("header CRC-32 mismatch", "header-crc")
     palette_kind = _enum(PaletteKind, kind, "palette kind", "bad-palette-kind")
@@ -148,7 +150,9 @@ def parse_header(prefix: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
     if flags & ~KNOWN_FLAGS or reserved:
         raise KmzError("reserved header bits are not zero", "reserved-nonzero")
     if max_pixels is not None and width * height > max_pixels:
-        raise KmzError(f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}", "too-many-pixels")
+        raise KmzError(
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}", "too-many-pixels"
+        )
     header = Header(width, height, palette_kind, colors, bits, codec, data_length,
                     method_code, space, bool(flags & FLAG_DITHERED))  # fmt: skip
     if codec is Compression.NONE and data_length != header.raw_length:
@@ -331,9 +335,9 @@ def _is_int(value: object) -> bool:
 
 def _informational(kind: type, value: object, what: str):  # type: ignore[no-untyped-def]
     """A method / colour space code the decoder will accept, or KmzError."""
-    if not _is_int(value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
         raise KmzError(f"{what} must be a {kind.__name__} code, not {value!r}", "bad-option")
-    return _enum(kind, int(value), what, "bad-option")  # type: ignore[arg-type]
+    return _enum(kind, int(value), what, "bad-option")
 
 
 def parse_compression(value: Compression | str | int) -> Compression:
@@ -385,7 +389,10 @@ def write(
         not _is_int(bits_per_index) or not min_bits(colors) <= bits_per_index <= MAX_BITS
     ):
         raise KmzError(f"{bits_per_index!r} bits per index cannot address K = {colors} colours", "bad-bits")
-    method, colorspace = _informational(Method, method, "method"), _informational(ColorSpace, colorspace, "colorspace")
+    method, colorspace = (
+        _informational(Method, method, "method"),
+        _informational(ColorSpace, colorspace, "colorspace"),
+    )
     bits_per_index, level = _choose_packing(indices, colors, codec, level, bits_per_index)
     stored = _compress(bitpack.pack(indices, bits_per_index), codec, level)
     header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits_per_index,

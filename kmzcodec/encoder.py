@@ -88,7 +88,9 @@ def encode_details(
     if not auto and (
         isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= MAX_COLORS
     ):
-        raise KmzError(f"colors must be an integer from 1 to {MAX_COLORS} or 'auto', not {colors!r}", "bad-option")
+        raise KmzError(
+            f"colors must be an integer from 1 to {MAX_COLORS} or 'auto', not {colors!r}", "bad-option"
+        )
     if not auto and (min_psnr, min_ssim, max_bytes) != (None, None, None):
         raise KmzError("min_psnr, min_ssim and max_bytes go with colors='auto'", "bad-option")
 
@@ -100,7 +102,9 @@ def encode_details(
             level=level,
             bits_per_index=bits_per_index,
             method=Method[quantized.method.upper()],
-            colorspace=ColorSpace.UNSPECIFIED if quantized.method == "given" else ColorSpace[quantized.colorspace.upper()],
+            colorspace=ColorSpace.UNSPECIFIED
+            if quantized.method == "given"
+            else ColorSpace[quantized.colorspace.upper()],
             dithered=quantized.dithered,
         )
 

@@ -59,7 +59,9 @@ def pixels(header: Header, palette: bytes, rows: bytes | memoryview) -> Pixels:
     return Pixels(mode, header.width * len(mode), expanded.tobytes())
 
 
-def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode(
+    data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Decode a whole ``.kmz`` file held in memory.
 
     Returns a "P" image with the file's palette when K <= 256 (an RGBA palette
@@ -72,7 +74,9 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = DEF
     header = payload.header
     plan = pixels(header, payload.palette, payload.rows)
     mode = image_mode(header)
-    image = Image.frombytes(mode, (header.width, header.height), plan.data, "raw", plan.rawmode, plan.stride, 1)
+    image = Image.frombytes(
+        mode, (header.width, header.height), plan.data, "raw", plan.rawmode, plan.stride, 1
+    )
     if mode == "P":
         rawmode, entries = pillow_palette(header, payload.palette)
         image.putpalette(entries, rawmode)

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from . import colorspace as spaces
-from .bands import row_bands
+from .bands import map_bands
 from .errors import KmzError
 
 METHODS = ("kmeans", "gmm")
@@ -42,15 +42,21 @@ LEVELS = (6, 7)
 #: Lloyd steps allowed on each grid and on the exact colours.
 LEVEL_STEPS = {6: 8, 7: 4}
 EXACT_STEPS = 2
+#: Work (points x log2 K) a refinement stage may spend beyond its least steps.
+STEP_BUDGET = 3_000_000
+MAX_STEPS = 12
 #: Refinement stages with more points than this are skipped.
 STAGE_LIMIT = 1 << 18
 #: Colours drawn per palette entry for seeding.
 SEED_SAMPLE_PER_CLUSTER = 32
+SEED_MIN_SAMPLE = 4096
+#: Candidates k-means++ weighs for each new centre (None: scikit-learn's 2 + log k).
+SEED_LOCAL_TRIALS: int | None = None
 #: Stop when no centre moves further than this (colour units; palette entries
 #: are rounded to whole units anyway).
 SHIFT_TOLERANCE = 0.05
 #: Pixels per band when counting colours (each band is sorted on its own).
-HISTOGRAM_BAND = 1 << 21
+HISTOGRAM_BAND = 1 << 20
 #: Pixels drawn (by histogram weight) for the Gaussian mixture fit.
 GMM_SAMPLE = 8_000
 GMM_MAX_ITER = 10
@@ -135,9 +141,12 @@ def _histogram_color(pixels: np.ndarray) -> _Histogram:
     (usually few) are found by binary search instead.
     """
     height, width, channels = pixels.shape
+
+    def count(top: int, bottom: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.unique(_pack(pixels[top:bottom]), return_counts=True)
+
     distinct, counts = np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
-    for top, bottom in row_bands(height, width, HISTOGRAM_BAND):
-        keys, seen = np.unique(_pack(pixels[top:bottom]), return_counts=True)
+    for keys, seen in map_bands(count, height, width, HISTOGRAM_BAND):
         distinct, counts = _merge_counts(distinct, counts, keys, seen)
     colors = distinct.view(np.uint8).reshape(-1, 4)[:, :channels]
     opaque = np.uint32(0xFF000000 if channels == 4 else 0)
@@ -147,13 +156,16 @@ def _histogram_color(pixels: np.ndarray) -> _Histogram:
         plain = distinct >= opaque
         lut[distinct[plain] & 0xFFFFFF] = labels[plain]
         out = np.empty((height, width), dtype=labels.dtype)
-        for top, bottom in row_bands(height, width):
+
+        def look_up(top: int, bottom: int) -> None:
             keys = _pack(pixels[top:bottom])
             band = lut[keys & 0xFFFFFF]
             if channels == 4:
                 rest = keys < opaque
                 band[rest] = labels[np.searchsorted(distinct, keys[rest])]
             out[top:bottom] = band
+
+        map_bands(look_up, height, width)
         return out
 
     return _Histogram(colors, counts, to_pixels)
@@ -203,7 +215,9 @@ def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return _tree(centers).query(points, k=1, workers=-1)[1]
 
 
-def _sums(points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _sums(
+    points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-cluster weight and weighted coordinate sums."""
     mass = np.bincount(labels, weights=weights, minlength=k)
     sums = np.stack(
@@ -213,50 +227,86 @@ def _sums(points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int) -
     return mass, sums
 
 
-def _lloyd(points: np.ndarray, weights: np.ndarray, centers: np.ndarray, steps: int) -> np.ndarray:
-    """Weighted Lloyd iterations with Hamerly's bounds; returns the centres.
+@dataclass
+class _Bounds:
+    """Hamerly's bounds, per point: its centre, an upper bound on the distance to
+    that centre, and a lower bound on the distance to every other centre."""
 
-    Each point keeps an upper bound on the distance to its centre and a lower
-    bound on the distance to any other; only points whose bounds overlap after
-    the centres move are looked up again (in a k-d tree of the centres), so the
-    later, nearly converged steps touch fewer points. A centre that loses all
-    its points stays where it was.
+    labels: np.ndarray
+    upper: np.ndarray
+    lower: np.ndarray
+
+    def moved(self, shift: np.ndarray) -> None:
+        """Keep the bounds valid after centre j moved by shift[j]."""
+        self.upper += shift[self.labels]
+        self.lower -= shift.max()
+
+    def inherited(self, parent: np.ndarray, offset: np.ndarray) -> _Bounds:
+        """Bounds for finer points, point i lying ``offset[i]`` from coarse point ``parent[i]``.
+
+        The triangle inequality carries the coarse bounds over, so moving to a
+        finer grid needs no fresh look-up for points well inside their cluster.
+        """
+        return _Bounds(self.labels[parent], self.upper[parent] + offset, self.lower[parent] - offset)
+
+
+def _settle(points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None) -> tuple[_Bounds, np.ndarray]:
+    """Make every label the nearest centre, looking up only points whose bounds overlap.
+
+    Returns the bounds and the indices of the points looked up (all when there
+    were no bounds). Needs at least two centres.
+    """
+    tree = _tree(centers)
+    if bounds is None:
+        distances, nearest = tree.query(points, k=2, workers=-1)
+        return _Bounds(nearest[:, 0], distances[:, 0], distances[:, 1]), np.arange(len(points))
+    half_gap = tree.query(centers, k=2)[0][:, 1] / 2
+    labels, upper, lower = bounds.labels, bounds.upper, bounds.lower
+    bound = np.maximum(lower, half_gap[labels])
+    suspects = np.flatnonzero(upper > bound)
+    upper[suspects] = np.sqrt(((points[suspects] - centers[labels[suspects]]) ** 2).sum(axis=1))
+    suspects = suspects[upper[suspects] > bound[suspects]]
+    if suspects.size:
+        distances, nearest = tree.query(points[suspects], k=2, workers=-1)
+        labels[suspects], upper[suspects], lower[suspects] = nearest[:, 0], distances[:, 0], distances[:, 1]
+    return bounds, suspects
+
+
+def _lloyd(
+    points: np.ndarray, weights: np.ndarray, centers: np.ndarray, steps: int, bounds: _Bounds | None = None
+) -> tuple[np.ndarray, _Bounds]:
+    """Weighted Lloyd iterations with Hamerly's bounds; returns the centres and bounds.
+
+    Only points whose bounds overlap after the centres move are looked up again
+    (in a k-d tree of the centres), so nearly converged steps touch few points.
+    ``bounds`` carried over from a coarser stage spare the first full look-up.
+    A centre that loses all its points stays where it was.
     """
     k = len(centers)
     if k == 1:
-        return (points * weights[:, None]).sum(axis=0, keepdims=True) / weights.sum()
-    tree = _tree(centers)
-    distances, nearest = tree.query(points, k=2, workers=-1)
-    labels, upper, lower = nearest[:, 0], distances[:, 0], distances[:, 1]
-    mass, sums = _sums(points, weights, labels, k)
+        center = (points * weights[:, None]).sum(axis=0, keepdims=True) / weights.sum()
+        distance = np.sqrt(((points - center) ** 2).sum(axis=1))
+        return center, _Bounds(np.zeros(len(points), dtype=np.intp), distance, np.full(len(points), np.inf))
+    bounds, _ = _settle(points, centers, bounds)
+    mass, sums = _sums(points, weights, bounds.labels, k)
     for _ in range(steps):
         moved = centers.copy()
         alive = mass > 0
         moved[alive] = sums[alive] / mass[alive, None]
         shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
         centers = moved
+        bounds.moved(shift)
         if shift.max() <= SHIFT_TOLERANCE:
             break
-        tree = _tree(centers)
-        half_gap = tree.query(centers, k=2)[0][:, 1] / 2
-        upper += shift[labels]
-        lower -= shift.max()
-        bound = np.maximum(lower, half_gap[labels])
-        suspects = np.flatnonzero(upper > bound)
-        upper[suspects] = np.sqrt(((points[suspects] - centers[labels[suspects]]) ** 2).sum(axis=1))
-        suspects = suspects[upper[suspects] > bound[suspects]]
-        if suspects.size == 0:
-            continue
-        distances, nearest = tree.query(points[suspects], k=2, workers=-1)
-        before, after = labels[suspects], nearest[:, 0]
-        labels[suspects], upper[suspects], lower[suspects] = after, distances[:, 0], distances[:, 1]
-        moving = before != after
-        if moving.any():
-            gone = _sums(points[suspects[moving]], weights[suspects[moving]], before[moving], k)
-            came = _sums(points[suspects[moving]], weights[suspects[moving]], after[moving], k)
+        before = bounds.labels.copy()
+        bounds, looked = _settle(points, centers, bounds)
+        moving = looked[before[looked] != bounds.labels[looked]]
+        if moving.size:
+            gone = _sums(points[moving], weights[moving], before[moving], k)
+            came = _sums(points[moving], weights[moving], bounds.labels[moving], k)
             mass = mass - gone[0] + came[0]
             sums = sums - gone[1] + came[1]
-    return centers
+    return centers, bounds
 
 
 def _cells(colors: np.ndarray, level: int) -> np.ndarray:
@@ -295,9 +345,11 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
     from sklearn.cluster import kmeans_plusplus  # slow to import: only when encoding
 
     rng = np.random.default_rng(seed)
-    size = SEED_SAMPLE_PER_CLUSTER * k
+    size = max(SEED_MIN_SAMPLE, SEED_SAMPLE_PER_CLUSTER * k)
     if size < len(points):
-        drawn, counts = np.unique(rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True)
+        drawn, counts = np.unique(
+            rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True
+        )
         points, weights = points[drawn], counts.astype(np.float64)
     if k >= len(points):
         return points
@@ -307,8 +359,10 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
     tries = 4 if k <= 32 else 2 if k <= 128 else 1
     best, best_inertia = points[:k], np.inf
     for try_seed in rng.integers(2**31 - 1, size=tries):
-        start, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=int(try_seed))
-        centers = _lloyd(points, weights, start, 100)
+        start, _ = kmeans_plusplus(
+            points, k, sample_weight=weights, random_state=int(try_seed), n_local_trials=SEED_LOCAL_TRIALS
+        )
+        centers, _ = _lloyd(points, weights, start, 100)
         distance = _tree(centers).query(points, k=1, workers=-1)[0]
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:
@@ -316,30 +370,64 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
     return best
 
 
-def _kmeans(points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _steps(points: int, k: int, least: int) -> int:
+    """Lloyd steps for a stage: at least ``least``, more while the stage is cheap.
+
+    A step costs about points x log2(k) (k-d tree queries), so small histograms
+    and small palettes get up to MAX_STEPS within the same STEP_BUDGET.
+    """
+    affordable = int(STEP_BUDGET / (points * max(1.0, np.log2(k))))
+    return max(least, min(MAX_STEPS, affordable))
+
+
+def _kmeans(
+    points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, _Bounds | None]:
     """Weighted k-means centres: seeded on a sample, refined on finer and finer grids.
 
     ``colors`` are the uint8 colours behind ``points``: the grids (LEVELS) are cut
     in them, whatever space the points are in. Each grid's cells carry the
-    weighted mean of their colours. A grid barely smaller than the full
-    histogram is skipped, and so is any stage larger than STAGE_LIMIT points
-    (noisy photographs with a million colours: their clusters are wide, so a
-    coarser grid already places the centres well).
+    weighted mean of their colours, and each stage inherits the bounds of the
+    one before. A grid barely smaller than the full histogram is skipped, and so
+    is any stage larger than STAGE_LIMIT points (noisy photographs with a
+    million colours: their clusters are wide, so a coarser grid already places
+    the centres well). Also returns bounds for ``points`` (None if no stage ran).
     """
     centers = _seed(points, weights, k, seed)
+    bounds: _Bounds | None = None
+    coarse = np.empty(0)  # points of the last stage run
+    cells_of_coarse = np.empty(0, dtype=np.int32)  # its cell number for each colour
+
+    def carried(stage_points: np.ndarray, cells: np.ndarray) -> _Bounds | None:
+        """The last stage's bounds moved onto ``stage_points`` (one per cell, or per colour)."""
+        if bounds is None:
+            return None
+        parent = np.empty(len(stage_points), dtype=np.intp)
+        parent[cells] = cells_of_coarse
+        return bounds.inherited(parent, np.sqrt(((stage_points - coarse[parent]) ** 2).sum(axis=1)))
+
     for level in LEVELS:
         cells = _cells(colors, level)
         count = int(cells.max()) + 1
         if count > STAGE_LIMIT:
             break  # finer grids only have more cells
         if k < count < 0.8 * len(points):
-            centers = _lloyd(*_merge(points, weights, cells), centers, LEVEL_STEPS[level])
+            stage_points, stage_weights = _merge(points, weights, cells)
+            steps = _steps(count, k, LEVEL_STEPS[level])
+            centers, bounds = _lloyd(
+                stage_points, stage_weights, centers, steps, carried(stage_points, cells)
+            )
+            coarse, cells_of_coarse = stage_points, cells
+    exact = np.arange(len(points), dtype=np.int32)
     if len(points) <= STAGE_LIMIT:
-        centers = _lloyd(points, weights, centers, EXACT_STEPS)
-    return centers
+        steps = _steps(len(points), k, EXACT_STEPS)
+        return _lloyd(points, weights, centers, steps, carried(points, exact))
+    return centers, carried(points, exact)
 
 
-def _gmm(points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, seed: int) -> np.ndarray:
+def _gmm(
+    points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, None]:
     """Gaussian mixture means, fitted on a weighted subsample from the k-means solution.
 
     GaussianMixture takes no sample weights, so it sees GMM_SAMPLE pixels drawn
@@ -350,7 +438,7 @@ def _gmm(points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, se
     from sklearn.mixture import GaussianMixture  # slow to import: only when asked for
     from threadpoolctl import threadpool_limits
 
-    start = _kmeans(points, weights, colors, k, seed)
+    start, _ = _kmeans(points, weights, colors, k, seed)
     rng = np.random.default_rng(seed)
     sample = points[rng.choice(len(points), size=GMM_SAMPLE, p=weights / weights.sum())]
     labels = _nearest(sample, start)
@@ -378,7 +466,7 @@ def _gmm(points: np.ndarray, weights: np.ndarray, colors: np.ndarray, k: int, se
     with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
         warnings.simplefilter("ignore")  # ConvergenceWarning when max_iter is reached
         model.fit(sample)
-    return model.means_
+    return model.means_, None
 
 
 def _dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -421,6 +509,27 @@ def check_options(method: str, colorspace: str, seed: int) -> None:
         raise KmzError(f"seed must be an integer from 0 to 2**32 - 1, not {seed!r}", "bad-option")
 
 
+def _assign(
+    points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None, space: str, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 palette (centres rounded, duplicates merged) and each point's nearest entry.
+
+    With bounds from the k-means, rounding is one more small move of the
+    centres: only points near a boundary are looked up again.
+    """
+    palette, which = np.unique(_from_space(centers, space, channels), axis=0, return_inverse=True)
+    entries = _to_space(palette, space)
+    if len(palette) == 1:
+        return palette, np.zeros(len(points), dtype=np.intp)
+    if bounds is None:
+        return palette, _nearest(points, entries)
+    which = which.reshape(-1)
+    shift = np.sqrt(((entries[which] - centers) ** 2).sum(axis=1))
+    bounds.moved(shift)
+    bounds.labels = which[bounds.labels]
+    return palette, _settle(points, entries, bounds)[0].labels
+
+
 class Quantizer:
     """The colour histogram of one image, from which palettes of any size are cut.
 
@@ -447,6 +556,7 @@ class Quantizer:
             raise KmzError(f"colors must be an integer from 1 to 65536, not {colors!r}", "bad-option")
         hist, channels = self._histogram, self.pixels.shape[2]
         dtype = _index_dtype(colors)
+        labels: np.ndarray
         if len(hist.colors) <= colors:
             palette, labels, used = hist.colors, np.arange(len(hist.colors), dtype=dtype), "exact"
         else:
@@ -457,10 +567,9 @@ class Quantizer:
             points = _to_space(hist.colors[clustered], self.colorspace)
             weights = hist.counts[clustered].astype(np.float64)
             fit = _gmm if self.method == "gmm" else _kmeans
-            centers = fit(points, weights, hist.colors[clustered], colors - int(reserved), self.seed)
-            palette = np.unique(_from_space(centers, self.colorspace, channels), axis=0)
+            centers, bounds = fit(points, weights, hist.colors[clustered], colors - int(reserved), self.seed)
             labels = np.zeros(len(hist.colors), dtype=dtype)
-            labels[clustered] = _nearest(points, _to_space(palette, self.colorspace))
+            palette, labels[clustered] = _assign(points, centers, bounds, self.colorspace, channels)
             if reserved:
                 palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
                 labels[0] = len(palette) - 1

@@ -227,7 +227,14 @@ def test_write_accepts_compression_names_and_codes() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"method": 9}, {"colorspace": 7}, {"bits_per_index": 8.0}, {"level": 6.5}, {"level": True}, {"method": "x"}],
+    [
+        {"method": 9},
+        {"colorspace": 7},
+        {"bits_per_index": 8.0},
+        {"level": 6.5},
+        {"level": True},
+        {"method": "x"},
+    ],
 )
 def test_write_rejects_values_a_decoder_would_refuse(options: dict[str, Any]) -> None:
     # method 9 / colour space 7 would give a file kmzcodec.decode rejects (bad-method,

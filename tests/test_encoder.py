@@ -33,8 +33,9 @@ def roundtrip(source: Image.Image | np.ndarray, colors: int | str = 16, **option
 @pytest.mark.parametrize("colorspace", ["rgb", "oklab", "lab"])
 def test_every_method_and_colour_space(method: str, colorspace: str) -> None:
     pixels = photo()
-    few, many = roundtrip(pixels, 4, method=method, colorspace=colorspace), roundtrip(
-        pixels, 32, method=method, colorspace=colorspace
+    few, many = (
+        roundtrip(pixels, 4, method=method, colorspace=colorspace),
+        roundtrip(pixels, 32, method=method, colorspace=colorspace),
     )
     assert few.size == many.size == (64, 48)
     assert distinct(few) <= 4 and distinct(many) <= 32
@@ -60,7 +61,10 @@ def test_binning_costs_less_than_a_tenth_of_a_db() -> None:
         exact = quantize.quantize(pixels, 64)
     finally:
         quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = saved
-    assert metrics.psnr(pixels, fast.palette[fast.indices]) >= metrics.psnr(pixels, exact.palette[exact.indices]) - 0.1
+    assert (
+        metrics.psnr(pixels, fast.palette[fast.indices])
+        >= metrics.psnr(pixels, exact.palette[exact.indices]) - 0.1
+    )
 
 
 def test_same_input_same_bytes() -> None:
@@ -227,15 +231,17 @@ def test_dither_uses_pillow_floyd_steinberg() -> None:
     dithered = kmzcodec.decode(kmzcodec.encode(pixels, 4, dither=True))
     assert dithered.info["dither"] is True and plain.info["dither"] is False
     assert distinct(dithered) <= 4
+
     # Error diffusion keeps local averages: a blurred dithered image is closer to the
     # blurred original than a blurred plain one.
     def blur(values: np.ndarray) -> np.ndarray:
         return np.asarray(Image.fromarray(values).resize((8, 8), Image.Resampling.BOX)).astype(float)
 
     original = blur(pixels)
-    assert np.abs(blur(np.asarray(dithered.convert("RGB"))) - original).mean() < np.abs(
-        blur(np.asarray(plain.convert("RGB"))) - original
-    ).mean()
+    assert (
+        np.abs(blur(np.asarray(dithered.convert("RGB"))) - original).mean()
+        < np.abs(blur(np.asarray(plain.convert("RGB"))) - original).mean()
+    )
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
