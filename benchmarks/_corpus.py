@@ -75,3 +75,12 @@ def load(image: str | Path) -> Image.Image:
 def load_rgb(image: str | Path) -> np.ndarray:
     """(height, width, 3) uint8 RGB pixels."""
     return np.asarray(load(image).convert("RGB"))
+
+
+def png8(palette: np.ndarray, indices: np.ndarray) -> Image.Image:
+    """A "P" image with exactly this palette (grey entries widened to RGB) and these indices."""
+    height, width = indices.shape
+    image = Image.frombytes("P", (width, height), np.ascontiguousarray(indices, dtype=np.uint8).tobytes())
+    entries = np.repeat(palette, 3, axis=1) if palette.shape[1] == 1 else palette
+    image.putpalette(np.ascontiguousarray(entries).tobytes(), "RGBA" if palette.shape[1] == 4 else "RGB")
+    return image

@@ -61,15 +61,6 @@ class Case:
         return self.kmz_ms / self.png_ms
 
 
-def png8(palette: np.ndarray, indices: np.ndarray) -> Image.Image:
-    """A "P" image with exactly this palette (grey entries widened to RGB) and these indices."""
-    height, width = indices.shape
-    picture = Image.frombytes("P", (width, height), np.ascontiguousarray(indices, dtype=np.uint8).tobytes())
-    entries = np.repeat(palette, 3, axis=1) if palette.shape[1] == 1 else palette
-    picture.putpalette(np.ascontiguousarray(entries).tobytes(), "RGBA" if palette.shape[1] == 4 else "RGB")
-    return picture
-
-
 def load(path: Path) -> Image.Image:
     """What is timed: open and decode through Pillow, the file closed after load()."""
     opened = Image.open(path)
@@ -182,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 quantized = encode_details(picture, colors).quantized
                 png = Path(folder) / f"{photo.stem}-{colors}.png"
                 kmz = Path(folder) / f"{photo.stem}-{colors}.kmz"
-                png8(quantized.palette, quantized.indices).save(png, "PNG", optimize=True)
+                _corpus.png8(quantized.palette, quantized.indices).save(png, "PNG", optimize=True)
                 kmz.write_bytes(container.write(quantized.palette, quantized.indices))
                 if not np.array_equal(rgba(png), rgba(kmz)):
                     msg = f"{photo.name} K={colors}: PNG and KMZ load to different pixels"

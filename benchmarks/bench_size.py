@@ -100,15 +100,6 @@ def timed(action: Callable[[], bytes], repeat: int) -> tuple[bytes, float]:
     return result, statistics.median(times)
 
 
-def png8(palette: np.ndarray, indices: np.ndarray) -> Image.Image:
-    """A "P" image with exactly this palette (grey entries widened to RGB) and these indices."""
-    height, width = indices.shape
-    image = Image.frombytes("P", (width, height), np.ascontiguousarray(indices, dtype=np.uint8).tobytes())
-    entries = np.repeat(palette, 3, axis=1) if palette.shape[1] == 1 else palette
-    image.putpalette(np.ascontiguousarray(entries).tobytes(), "RGBA" if palette.shape[1] == 4 else "RGB")
-    return image
-
-
 def save_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", optimize=True)
@@ -124,7 +115,7 @@ def same_pixels(png: bytes, kmz: bytes) -> bool:
 def measure(path: Path, kind: str, colors: int, repeat: int, variants: list[Variant]) -> Case:
     quantized = encode_details(_corpus.load(path), colors).quantized
     palette, indices = quantized.palette, quantized.indices
-    png, png_ms = timed(lambda: save_png(png8(palette, indices)), repeat)
+    png, png_ms = timed(lambda: save_png(_corpus.png8(palette, indices)), repeat)
     kmz, write_ms = timed(lambda: container.write(palette, indices), repeat)
     if not same_pixels(png, kmz):
         msg = f"{path.name} K={colors}: PNG and KMZ decode to different pixels"

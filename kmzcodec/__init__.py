@@ -1,13 +1,14 @@
 """kmzcodec: a palette image codec with its own format, .kmz, and a Pillow plugin.
 
 ``import kmzcodec`` registers the plugin, so ``Image.open("x.kmz")`` and
-``img.save("x.kmz")`` work from then on.
+``img.save("x.kmz")`` work from then on. ``encode``/``decode`` work on bytes;
+``save`` writes a file atomically.
 """
 
 from __future__ import annotations
 
 from .container import Header
-from .encoder import encode
+from .encoder import encode, save
 from .errors import KmzError
 from .format import DEFAULT_MAX_PIXELS, MAX_COLORS
 from .image import decode
@@ -26,4 +27,5 @@ __all__ = [
     "decode",
     "encode",
     "register",
+    "save",
 ]

@@ -15,13 +15,16 @@ from .errors import KmzError
 from .format import row_bytes
 
 
-def pack(indices: np.ndarray, bits: int) -> bytes:
-    """Pack a (height, width) array of indices < 2**bits into rows of ``bits`` bits."""
+def pack(indices: np.ndarray, bits: int) -> bytes | memoryview:
+    """Pack a (height, width) array of indices < 2**bits into rows of ``bits`` bits.
+
+    8-bit rows are the indices themselves: a view of them is returned, not a copy.
+    """
     if indices.ndim != 2:
         raise ValueError("indices must be a 2-D array")
     height, width = indices.shape
     if bits == 8:
-        return np.ascontiguousarray(indices, dtype=np.uint8).tobytes()
+        return memoryview(np.ascontiguousarray(indices, dtype=np.uint8)).cast("B")  # type: ignore[arg-type]
     if bits == 16:
         return np.ascontiguousarray(indices, dtype=">u2").tobytes()
     if bits in (1, 2, 4):

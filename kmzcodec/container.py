@@ -264,7 +264,7 @@ def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
     return values
 
 
-def _compress(raw: bytes, compression: Compression, level: int | None) -> bytes:
+def _compress(raw: bytes | memoryview, compression: Compression, level: int | None) -> bytes | memoryview:
     if compression is Compression.ZLIB:
         return deflate.compress(raw, FAST_ZLIB_LEVEL if level is None else level)
     if compression is Compression.LZMA:

@@ -34,7 +34,7 @@ def _piece(view: memoryview, start: int, level: int) -> bytes:
     return engine.compress(view[start:end]) + engine.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
-def compress(data: bytes, level: int, workers: int | None = None) -> bytes:
+def compress(data: bytes | memoryview, level: int, workers: int | None = None) -> bytes:
     """zlib-compress ``data`` at ``level`` using up to ``workers`` threads."""
     if len(data) <= PIECE:
         return zlib.compress(data, level)

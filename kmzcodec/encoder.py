@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from . import autok, container
+from . import autok, container, fileio
 from .errors import KmzError
 from .format import MAX_COLORS, ColorSpace, Method
 from .pixels import to_pixels
@@ -38,7 +40,7 @@ def _palette_image(image: Image.Image, colors: int) -> Quantized | None:
     if image.mode != "P" or image.palette is None:
         return None
     mode = image.palette.mode
-    if mode not in ("RGB", "RGBA"):
+    if mode not in ("RGB", "RGBA") or mode == "RGBA" and "transparency" in image.info:
         return None
     entries = np.frombuffer(image.palette.tobytes(), dtype=np.uint8).reshape(-1, len(mode))
     indices = np.asarray(image)
@@ -116,9 +118,11 @@ def encode_details(
         choice = autok.choose(
             quantizer, dither=dither, write=write, min_psnr=min_psnr, min_ssim=min_ssim, max_bytes=max_bytes
         )
-        quantized = choice.quantized
-        return Encoded(choice.data if choice.data is not None else write(quantized), quantized)
+        quantized, data = choice.quantized, choice.data
+        del quantizer, choice  # the pixels, the histogram and the other palettes tried
+        return Encoded(write(quantized) if data is None else data, quantized)
     quantized = quantizer.quantize(int(colors), dither=dither)
+    del quantizer  # the pixels and the histogram: not needed while compressing
     return Encoded(write(quantized), quantized)
 
 
@@ -164,3 +168,26 @@ def encode(
         min_ssim=min_ssim,
         max_bytes=max_bytes,
     ).data
+
+
+def save(
+    image: Image.Image | np.ndarray,
+    path: str | os.PathLike[str],
+    colors: int | str = DEFAULT_COLORS,
+    *,
+    overwrite: bool = True,
+    **options: Any,
+) -> Encoded:
+    """Encode ``image`` (options as for :func:`encode`) and write it to ``path`` atomically.
+
+    The file is encoded completely in memory, written to a temporary file in the
+    same folder and renamed over ``path``: a failure at any point leaves a
+    previous file at ``path`` untouched and no partial file behind (unlike
+    ``img.save(path)``, where Pillow truncates an existing file before the codec
+    runs). The image's own source file is never overwritten; with
+    ``overwrite=False`` no existing file is.
+    """
+    encoded = encode_details(image, colors, **options)
+    source = getattr(image, "filename", None)
+    fileio.write_bytes(path, encoded.data, inputs=[source] if source else [], force=overwrite)
+    return encoded

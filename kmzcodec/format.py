@@ -29,29 +29,29 @@ FLAG_DITHERED = 0x01
 KNOWN_FLAGS = FLAG_DITHERED
 
 
-class PaletteKind(enum.IntEnum):
+class _Code(enum.IntEnum):
+    """A one-byte header code; ``label`` is its lower-case name, as shown to users."""
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class PaletteKind(_Code):
     """Palette entry kind; the value is the number of bytes per entry."""
 
     GREY = 1
     RGB = 3
     RGBA = 4
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class Compression(enum.IntEnum):
+class Compression(_Code):
     NONE = 0
     ZLIB = 1
     LZMA = 2  # the .xz container (LZMA2), as written by Python's lzma module
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class Method(enum.IntEnum):
+class Method(_Code):
     """How the encoder chose the palette (informational: decoding ignores it)."""
 
     UNSPECIFIED = 0
@@ -60,22 +60,14 @@ class Method(enum.IntEnum):
     EXACT = 3  # the image had no more than K colours: stored losslessly
     GIVEN = 4  # a palette image stored with its own palette
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
-
-class ColorSpace(enum.IntEnum):
+class ColorSpace(_Code):
     """Colour space the clustering ran in (informational)."""
 
     UNSPECIFIED = 0
     RGB = 1
     OKLAB = 2
     LAB = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 def min_bits(colors: int) -> int:

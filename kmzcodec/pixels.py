@@ -16,7 +16,7 @@ from .errors import KmzError
 _VIA_PILLOW = {
     "1": "L",
     "LA": "RGBA",
-    "La": "RGBA",
+    "La": "LA",  # premultiplied: Pillow converts La only to LA (then LA -> RGBA)
     "PA": "RGBA",
     "RGBa": "RGBA",
     "RGBX": "RGB",

@@ -55,6 +55,9 @@ SEED_LOCAL_TRIALS: int | None = None
 #: Stop when no centre moves further than this (colour units; palette entries
 #: are rounded to whole units anyway).
 SHIFT_TOLERANCE = 0.05
+#: How much further than the nearest centre a colour may stay assigned during Lloyd's
+#: steps (colour units); the final mapping is exact.
+LLOYD_SLACK = 0.0
 #: Pixels per band when counting colours (each band is sorted on its own).
 HISTOGRAM_BAND = 1 << 20
 #: Pixels drawn (by histogram weight) for the Gaussian mixture fit.
@@ -237,9 +240,15 @@ class _Bounds:
     lower: np.ndarray
 
     def moved(self, shift: np.ndarray) -> None:
-        """Keep the bounds valid after centre j moved by shift[j]."""
+        """Keep the bounds valid after centre j moved by shift[j].
+
+        Another centre can come closer by at most the largest move among the
+        others: for the points of the fastest centre that is the second largest.
+        """
         self.upper += shift[self.labels]
-        self.lower -= shift.max()
+        fastest = int(np.argmax(shift))
+        runner_up = float(np.partition(shift, -2)[-2]) if len(shift) > 1 else 0.0
+        self.lower -= np.where(self.labels == fastest, runner_up, shift[fastest])
 
     def inherited(self, parent: np.ndarray, offset: np.ndarray) -> _Bounds:
         """Bounds for finer points, point i lying ``offset[i]`` from coarse point ``parent[i]``.
@@ -250,11 +259,15 @@ class _Bounds:
         return _Bounds(self.labels[parent], self.upper[parent] + offset, self.lower[parent] - offset)
 
 
-def _settle(points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None) -> tuple[_Bounds, np.ndarray]:
+def _settle(
+    points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None, slack: float = 0.0
+) -> tuple[_Bounds, np.ndarray]:
     """Make every label the nearest centre, looking up only points whose bounds overlap.
 
-    Returns the bounds and the indices of the points looked up (all when there
-    were no bounds). Needs at least two centres.
+    With ``slack`` a point may keep a centre up to that much further than its
+    nearest one (Lloyd's intermediate steps can afford it; the final assignment
+    cannot). Returns the bounds and the indices of the points looked up (all
+    when there were no bounds). Needs at least two centres.
     """
     tree = _tree(centers)
     if bounds is None:
@@ -262,7 +275,7 @@ def _settle(points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None) -> 
         return _Bounds(nearest[:, 0], distances[:, 0], distances[:, 1]), np.arange(len(points))
     half_gap = tree.query(centers, k=2)[0][:, 1] / 2
     labels, upper, lower = bounds.labels, bounds.upper, bounds.lower
-    bound = np.maximum(lower, half_gap[labels])
+    bound = np.maximum(lower, half_gap[labels]) + slack
     suspects = np.flatnonzero(upper > bound)
     upper[suspects] = np.sqrt(((points[suspects] - centers[labels[suspects]]) ** 2).sum(axis=1))
     suspects = suspects[upper[suspects] > bound[suspects]]
@@ -299,7 +312,7 @@ def _lloyd(
         if shift.max() <= SHIFT_TOLERANCE:
             break
         before = bounds.labels.copy()
-        bounds, looked = _settle(points, centers, bounds)
+        bounds, looked = _settle(points, centers, bounds, LLOYD_SLACK)
         moving = looked[before[looked] != bounds.labels[looked]]
         if moving.size:
             gone = _sums(points[moving], weights[moving], before[moving], k)
@@ -391,7 +404,8 @@ def _kmeans(
     one before. A grid barely smaller than the full histogram is skipped, and so
     is any stage larger than STAGE_LIMIT points (noisy photographs with a
     million colours: their clusters are wide, so a coarser grid already places
-    the centres well). Also returns bounds for ``points`` (None if no stage ran).
+    the centres well). Also returns bounds for ``points`` when the exact stage
+    ran (None otherwise).
     """
     centers = _seed(points, weights, k, seed)
     bounds: _Bounds | None = None
@@ -418,11 +432,10 @@ def _kmeans(
                 stage_points, stage_weights, centers, steps, carried(stage_points, cells)
             )
             coarse, cells_of_coarse = stage_points, cells
-    exact = np.arange(len(points), dtype=np.int32)
-    if len(points) <= STAGE_LIMIT:
-        steps = _steps(len(points), k, EXACT_STEPS)
-        return _lloyd(points, weights, centers, steps, carried(points, exact))
-    return centers, carried(points, exact)
+    if len(points) > STAGE_LIMIT:
+        return centers, None  # bounds for so many colours would cost more memory than a look-up
+    steps = _steps(len(points), k, EXACT_STEPS)
+    return _lloyd(points, weights, centers, steps, carried(points, np.arange(len(points), dtype=np.int32)))
 
 
 def _gmm(
@@ -570,6 +583,7 @@ class Quantizer:
             centers, bounds = fit(points, weights, hist.colors[clustered], colors - int(reserved), self.seed)
             labels = np.zeros(len(hist.colors), dtype=dtype)
             palette, labels[clustered] = _assign(points, centers, bounds, self.colorspace, channels)
+            del points, weights, centers, bounds  # before the pixel-sized mapping below
             if reserved:
                 palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
                 labels[0] = len(palette) - 1

@@ -293,3 +293,28 @@ def test_auto_on_an_image_with_few_colours_is_exact() -> None:
     pixels[5:] = 200
     result = encode_details(pixels, "auto", min_psnr=60)
     assert result.colors == 2 and result.quantized.method == "exact"
+
+
+def test_save_writes_atomically_and_never_over_its_source(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "out.kmz"
+    kmzcodec.save(photo(), target, 8)
+    first = target.read_bytes()
+    assert kmzcodec.decode(first).info["colors"] == 8
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kmzcodec.fileio.os, "fsync", broken)  # disk full shows at fsync
+    with pytest.raises(OSError):
+        kmzcodec.save(photo(seed=2), target, 8)
+    monkeypatch.undo()
+    assert target.read_bytes() == first  # the previous file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.kmz"]  # no temporary left
+
+    with pytest.raises(FileExistsError):
+        kmzcodec.save(photo(), target, 8, overwrite=False)
+    source = tmp_path / "source.png"
+    Image.fromarray(photo()).save(source)
+    with Image.open(source) as opened, pytest.raises(ValueError):
+        kmzcodec.save(opened, source, 8)  # never over the image's own file
+    assert Image.open(source).format == "PNG"
