@@ -155,7 +155,8 @@ def report(cases: list[Case], variants: list[Variant]) -> None:
     ratios = [c.ratio for c in cases]
     worst = max(cases, key=lambda c: c.ratio)
     print(
-        f"default (zlib level {container.FAST_ZLIB_LEVEL} or {container.THOROUGH_ZLIB_LEVEL} by trial, "
+        f"default (libdeflate {container.FAST_LIBDEFLATE_LEVEL} or zlib {container.THOROUGH_ZLIB_LEVEL} "
+        "by trial, "
         "automatic bits per index):"
     )
     print(f"  geometric mean KMZ/PNG {geomean(ratios):.4f} (target <= {GEOMEAN_TARGET})")

@@ -1145,8 +1145,8 @@ def _encoding_arguments(parser: argparse.ArgumentParser) -> None:
         type=_level,
         default=None,
         metavar="0-9",
-        help=f"compression effort (default: zlib {container.FAST_ZLIB_LEVEL}, or "
-        f"{container.THOROUGH_ZLIB_LEVEL} where a trial on a sample shows it pays; "
+        help=f"zlib compression level (default: libdeflate {container.FAST_LIBDEFLATE_LEVEL}, or "
+        f"zlib {container.THOROUGH_ZLIB_LEVEL} where a trial on a sample shows it pays; "
         f"preset {container.DEFAULT_LZMA_PRESET} for lzma)",
     )
     group.add_argument(

@@ -265,8 +265,13 @@ def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
 
 
 def _compress(raw: bytes | memoryview, compression: Compression, level: int | None) -> bytes | memoryview:
+    """Stored data; for zlib, ``level=None`` is the fast effort (libdeflate)."""
     if compression is Compression.ZLIB:
-        return deflate.compress(raw, FAST_ZLIB_LEVEL if level is None else level)
+        if level is None:
+            import deflate as libdeflate  # imported here: only encoding needs it
+
+            return libdeflate.zlib_compress(raw, FAST_LIBDEFLATE_LEVEL)
+        return deflate.compress(raw, level)
     if compression is Compression.LZMA:
         preset = DEFAULT_LZMA_PRESET if level is None else level
         return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
@@ -275,11 +280,13 @@ def _compress(raw: bytes | memoryview, compression: Compression, level: int | No
 
 #: Pixels (a few bands of rows spread over the image) the writer's trials compress.
 TRIAL_PIXELS = 1 << 17
-#: With no level given, zlib runs at FAST_ZLIB_LEVEL, or at THOROUGH_ZLIB_LEVEL when
-#: the trial shows that saves at least THOROUGH_MIN_GAIN of the size. Level 9 costs
-#: 2-10x the time of level 6; on photographs at K = 256 it saves under 1 %, on
-#: smooth illustrations and mid-size palettes 5-25 % (README, "File size").
-FAST_ZLIB_LEVEL = 6
+#: With no level given, the zlib stream is made by libdeflate at FAST_LIBDEFLATE_LEVEL
+#: (as small as zlib's level 6 and 2-3x faster), or by zlib at THOROUGH_ZLIB_LEVEL
+#: (on all cores, deflate.py) when the trial shows that saves at least
+#: THOROUGH_MIN_GAIN of the size. Level 9 costs several times the fast effort; on
+#: photographs at K = 256 it saves under 1 %, on smooth illustrations and mid-size
+#: palettes 5-25 % (README, "File size"). An explicit level is a zlib level.
+FAST_LIBDEFLATE_LEVEL = 6
 THOROUGH_ZLIB_LEVEL = 9
 THOROUGH_MIN_GAIN = 0.015
 
@@ -316,7 +323,7 @@ def _choose_packing(
         return widths[0], None
     levels: list[int | None] = [level]
     if level is None and compression is Compression.ZLIB:
-        levels = [FAST_ZLIB_LEVEL, THOROUGH_ZLIB_LEVEL]
+        levels = [None, THOROUGH_ZLIB_LEVEL]
     if len(widths) == 1 and len(levels) == 1:
         return widths[0], levels[0]
     sample = _trial_sample(indices)

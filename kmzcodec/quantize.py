@@ -49,7 +49,10 @@ MAX_STEPS = 12
 STAGE_LIMIT = 1 << 18
 #: Colours drawn per palette entry for seeding.
 SEED_SAMPLE_PER_CLUSTER = 32
-SEED_MIN_SAMPLE = 4096
+#: ...and for small palettes more, up to this many (sample x k, the cost of k-means++).
+SEED_SAMPLE_WORK = 1 << 18
+#: Lloyd steps on the sample (it usually converges well before).
+SEED_STEPS = 20
 #: Candidates k-means++ weighs for each new centre (None: scikit-learn's 2 + log k).
 SEED_LOCAL_TRIALS: int | None = None
 #: Stop when no centre moves further than this (colour units; palette entries
@@ -358,7 +361,7 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
     from sklearn.cluster import kmeans_plusplus  # slow to import: only when encoding
 
     rng = np.random.default_rng(seed)
-    size = max(SEED_MIN_SAMPLE, SEED_SAMPLE_PER_CLUSTER * k)
+    size = max(SEED_SAMPLE_PER_CLUSTER * k, SEED_SAMPLE_WORK // k)
     if size < len(points):
         drawn, counts = np.unique(
             rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True
@@ -375,7 +378,7 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
         start, _ = kmeans_plusplus(
             points, k, sample_weight=weights, random_state=int(try_seed), n_local_trials=SEED_LOCAL_TRIALS
         )
-        centers, _ = _lloyd(points, weights, start, 100)
+        centers, _ = _lloyd(points, weights, start, SEED_STEPS)
         distance = _tree(centers).query(points, k=1, workers=-1)[0]
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:
