@@ -182,7 +182,7 @@ def check_length(header: Header, available: int) -> None:
         )
 
 
-def data_crc(palette: bytes | memoryview, stored: bytes | memoryview) -> int:
+def data_crc(palette: bytes | memoryview, stored: bytes | bytearray | memoryview) -> int:
     """CRC-32 over the palette and the stored data, as held in the trailer."""
     return zlib.crc32(stored, zlib.crc32(palette))
 
