@@ -264,7 +264,9 @@ def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
     return values
 
 
-def _compress(raw: bytes | memoryview, compression: Compression, level: int | None) -> bytes | bytearray | memoryview:
+def _compress(
+    raw: bytes | memoryview, compression: Compression, level: int | None
+) -> bytes | bytearray | memoryview:
     """Stored data; for zlib, ``level=None`` is the fast effort (libdeflate)."""
     if compression is Compression.ZLIB:
         if level is None:
