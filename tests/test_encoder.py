@@ -118,6 +118,32 @@ def test_grey_images_get_a_grey_palette() -> None:
     assert metrics.psnr(grey, decoded.convert("L")) > 25
 
 
+def test_grey_images_get_the_optimal_k_means() -> None:
+    """Grey palettes come from dynamic programming: no split of the sorted values does better."""
+    import itertools
+
+    rng = np.random.default_rng(5)
+    values = np.sort(rng.choice(256, size=9, replace=False))
+    pixels = np.repeat(values, rng.integers(1, 40, size=9)).astype(np.uint8)
+    rng.shuffle(pixels)
+    image = Image.fromarray(pixels.reshape(1, -1), "L")
+    for k in (2, 3, 5):
+        decoded = np.asarray(kmzcodec.decode(kmzcodec.encode(image, k)).convert("L"), dtype=float)[0]
+        error = float(((decoded - pixels) ** 2).sum())
+        best = np.inf
+        for cuts in itertools.combinations(range(1, 9), k - 1):
+            edges = (0, *cuts, 9)
+            palette = np.array(
+                [
+                    pixels[(pixels >= values[a]) & (pixels <= values[b - 1])].mean()
+                    for a, b in zip(edges[:-1], edges[1:], strict=True)
+                ]
+            )
+            palette = np.rint(palette)
+            best = min(best, float((np.min((pixels[:, None] - palette[None, :]) ** 2, axis=1)).sum()))
+        assert error <= best
+
+
 def test_palette_images_that_fit_are_stored_as_they_are() -> None:
     source = Image.fromarray(photo()).quantize(12)
     decoded = roundtrip(source, 16)
