@@ -57,6 +57,12 @@ STAGE_LIMIT = 1 << 18
 SEED_SAMPLE_PER_CLUSTER = 32
 #: ...and for small palettes more, up to this many (sample x k, the cost of k-means++).
 SEED_SAMPLE_WORK = 1 << 18
+#: Large palettes on histograms of at most SEED_ALL_LIMIT colours seed on every colour,
+#: with SEED_ALL_TRIALS candidates per centre and no Lloyd steps of their own: a sample
+#: drops rare colours that count at high PSNR (kite.jpg, 34 K colours, K = 256: 45.46 dB
+#: from a sample, 45.57 from all).
+SEED_ALL_LIMIT = 1 << 16
+SEED_ALL_TRIALS = 2
 #: Lloyd steps on the sample (it usually converges well before).
 SEED_STEPS = 20
 #: Candidates k-means++ weighs for each new centre (None: 2 + ln k, as scikit-learn).
@@ -367,7 +373,9 @@ def _merge(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[
     return sums / mass[:, None], mass
 
 
-def _kmeans_plusplus(points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def _kmeans_plusplus(
+    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, trials: int | None = None
+) -> np.ndarray:
     """Weighted greedy k-means++ (Arthur and Vassilvitskii; scikit-learn's variant).
 
     Each new centre is the best, by weighted inertia, of SEED_LOCAL_TRIALS
@@ -376,7 +384,7 @@ def _kmeans_plusplus(points: np.ndarray, weights: np.ndarray, k: int, rng: np.ra
     importing ``sklearn.cluster`` costs about 1.6 s, more than a whole 4 MP
     encode; it runs as fast as scikit-learn's and starts k-means as well.
     """
-    trials = SEED_LOCAL_TRIALS or 2 + int(np.log(k))
+    trials = trials or SEED_LOCAL_TRIALS or 2 + int(np.log(k))
     centers = np.empty((k, points.shape[1]))
     first = rng.choice(len(points), p=weights / weights.sum())
     centers[0] = points[first]
@@ -408,6 +416,9 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
     """
     rng = np.random.default_rng(seed)
     size = max(SEED_SAMPLE_PER_CLUSTER * k, SEED_SAMPLE_WORK // k)
+    if k > SMALL_PALETTE and size < len(points) <= SEED_ALL_LIMIT:
+        # Few colours: seed on all of them (the stages after refine on them anyway).
+        return _kmeans_plusplus(points, weights, k, rng, SEED_ALL_TRIALS)
     if size < len(points):
         drawn, counts = np.unique(
             rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True
