@@ -65,17 +65,12 @@ SEED_ALL_LIMIT = 1 << 16
 SEED_ALL_TRIALS = 2
 #: Lloyd steps on the sample (it usually converges well before).
 SEED_STEPS = 20
-#: Candidates k-means++ weighs for each new centre (None: 2 + ln k, as scikit-learn).
-SEED_LOCAL_TRIALS: int | None = None
 #: Stop when no centre moves further than this (colour units; palette entries
 #: are rounded to whole units anyway).
 SHIFT_TOLERANCE = 0.05
-#: How much further than the nearest centre a colour may stay assigned during Lloyd's
-#: steps (colour units); the final mapping is exact.
-LLOYD_SLACK = 0.0
-#: Grey histograms of up to this many values get the exact k-means (dynamic programming,
-#: O(K n^2)): 8-bit grey has at most 256.
-EXACT_1D_LIMIT = 1024
+#: Grey histograms of up to this many values (all of 8-bit grey) get the exact k-means
+#: by dynamic programming, O(K n^2).
+EXACT_1D_LIMIT = 256
 #: Pixels per band when counting colours (each band is sorted on its own).
 HISTOGRAM_BAND = 1 << 20
 #: Pixels drawn (by histogram weight) for the Gaussian mixture fit.
@@ -287,15 +282,11 @@ class _Bounds:
         return _Bounds(self.labels[parent], self.upper[parent] + offset, self.lower[parent] - offset)
 
 
-def _settle(
-    points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None, slack: float = 0.0
-) -> tuple[_Bounds, np.ndarray]:
+def _settle(points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None) -> tuple[_Bounds, np.ndarray]:
     """Make every label the nearest centre, looking up only points whose bounds overlap.
 
-    With ``slack`` a point may keep a centre up to that much further than its
-    nearest one (Lloyd's intermediate steps can afford it; the final assignment
-    cannot). Returns the bounds and the indices of the points looked up (all
-    when there were no bounds). Needs at least two centres.
+    Returns the bounds and the indices of the points looked up (all when there
+    were no bounds). Needs at least two centres.
     """
     tree = _tree(centers)
     if bounds is None:
@@ -303,7 +294,7 @@ def _settle(
         return _Bounds(nearest[:, 0], distances[:, 0], distances[:, 1]), np.arange(len(points))
     half_gap = tree.query(centers, k=2)[0][:, 1] / 2
     labels, upper, lower = bounds.labels, bounds.upper, bounds.lower
-    bound = np.maximum(lower, half_gap[labels]) + slack
+    bound = np.maximum(lower, half_gap[labels])
     suspects = np.flatnonzero(upper > bound)
     upper[suspects] = np.sqrt(((points[suspects] - centers[labels[suspects]]) ** 2).sum(axis=1))
     suspects = suspects[upper[suspects] > bound[suspects]]
@@ -340,7 +331,7 @@ def _lloyd(
         if shift.max() <= SHIFT_TOLERANCE:
             break
         before = bounds.labels.copy()
-        bounds, looked = _settle(points, centers, bounds, LLOYD_SLACK)
+        bounds, looked = _settle(points, centers, bounds)
         moving = looked[before[looked] != bounds.labels[looked]]
         if moving.size:
             gone = _sums(points[moving], weights[moving], before[moving], k)
@@ -378,13 +369,13 @@ def _kmeans_plusplus(
 ) -> np.ndarray:
     """Weighted greedy k-means++ (Arthur and Vassilvitskii; scikit-learn's variant).
 
-    Each new centre is the best, by weighted inertia, of SEED_LOCAL_TRIALS
-    candidates drawn in proportion to weight x squared distance to the nearest
+    Each new centre is the best, by weighted inertia, of ``trials`` (default
+    2 + ln k, as scikit-learn) candidates drawn in proportion to weight x squared distance to the nearest
     centre so far. Written here rather than taken from scikit-learn because
     importing ``sklearn.cluster`` costs about 1.6 s, more than a whole 4 MP
     encode; it runs as fast as scikit-learn's and starts k-means as well.
     """
-    trials = trials or SEED_LOCAL_TRIALS or 2 + int(np.log(k))
+    trials = trials or 2 + int(np.log(k))
     centers = np.empty((k, points.shape[1]))
     first = rng.choice(len(points), p=weights / weights.sum())
     centers[0] = points[first]
@@ -410,8 +401,9 @@ def _seed(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndar
     k-means++ runs on SEED_SAMPLE_PER_CLUSTER * k colours drawn in proportion to
     their pixel counts (a grid of cells would be cheaper, but merges exactly the
     dense regions that need many entries), then Lloyd converges on that sample.
-    Small palettes are cheap to try several times: the start with the lowest
-    inertia wins. Above 1,024 entries k-means++ (O(n k)) is replaced by the
+    Large palettes on histograms of at most SEED_ALL_LIMIT colours seed on all
+    of them instead. Small palettes are cheap to try several times: the start
+    with the lowest inertia wins. Above 1,024 entries k-means++ (O(n k)) is replaced by the
     weight-proportional sample itself.
     """
     rng = np.random.default_rng(seed)
