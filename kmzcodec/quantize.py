@@ -241,16 +241,49 @@ def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return _query(_tree(centers), points, 1)[1]
 
 
+def _columns(points: np.ndarray) -> list[np.ndarray]:
+    """Each coordinate of ``points`` as a contiguous array.
+
+    The Lloyd loop gathers and measures scattered subsets of points; numpy does
+    that several times faster one coordinate at a time than row by row.
+    """
+    return [np.ascontiguousarray(points[:, d]) for d in range(points.shape[1])]
+
+
+def _rows(columns: list[np.ndarray], index: np.ndarray) -> np.ndarray:
+    """The points ``index`` as rows (for the k-d tree)."""
+    rows = np.empty((len(index), len(columns)))
+    for d, column in enumerate(columns):
+        rows[:, d] = column[index]
+    return rows
+
+
+def _distance(
+    columns: list[np.ndarray], index: np.ndarray | None, centers: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """Distance from each point ``index`` (all when None) to ``centers[labels]``, pairwise."""
+    total = np.zeros(len(labels))
+    for d, column in enumerate(columns):
+        gap = column[index] if index is not None else column.copy()
+        gap -= centers[:, d][labels]
+        gap *= gap
+        total += gap
+    return np.sqrt(total, out=total)
+
+
 def _sums(
-    points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int
+    columns: list[np.ndarray],
+    weights: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    index: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster weight and weighted coordinate sums."""
+    """Per-cluster weight and weighted coordinate sums (of the points ``index``, or all)."""
+    if index is not None:
+        columns, weights = [column[index] for column in columns], weights[index]
     mass = np.bincount(labels, weights=weights, minlength=k)
-    sums = np.stack(
-        [np.bincount(labels, weights=points[:, d] * weights, minlength=k) for d in range(points.shape[1])],
-        axis=1,
-    )
-    return mass, sums
+    sums = [np.bincount(labels, weights=column * weights, minlength=k) for column in columns]
+    return mass, np.stack(sums, axis=1)
 
 
 @dataclass
@@ -282,11 +315,14 @@ class _Bounds:
         return _Bounds(self.labels[parent], self.upper[parent] + offset, self.lower[parent] - offset)
 
 
-def _settle(points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None) -> tuple[_Bounds, np.ndarray]:
+def _settle(
+    points: np.ndarray, columns: list[np.ndarray], centers: np.ndarray, bounds: _Bounds | None
+) -> tuple[_Bounds, np.ndarray]:
     """Make every label the nearest centre, looking up only points whose bounds overlap.
 
-    Returns the bounds and the indices of the points looked up (all when there
-    were no bounds). Needs at least two centres.
+    ``columns`` are the points' coordinates (_columns). Returns the bounds and
+    the indices of the points looked up (all when there were no bounds). Needs
+    at least two centres.
     """
     tree = _tree(centers)
     if bounds is None:
@@ -296,10 +332,10 @@ def _settle(points: np.ndarray, centers: np.ndarray, bounds: _Bounds | None) -> 
     labels, upper, lower = bounds.labels, bounds.upper, bounds.lower
     bound = np.maximum(lower, half_gap[labels])
     suspects = np.flatnonzero(upper > bound)
-    upper[suspects] = np.sqrt(((points[suspects] - centers[labels[suspects]]) ** 2).sum(axis=1))
+    upper[suspects] = _distance(columns, suspects, centers, labels[suspects])
     suspects = suspects[upper[suspects] > bound[suspects]]
     if suspects.size:
-        distances, nearest = _query(tree, points[suspects], 2)
+        distances, nearest = _query(tree, _rows(columns, suspects), 2)
         labels[suspects], upper[suspects], lower[suspects] = nearest[:, 0], distances[:, 0], distances[:, 1]
     return bounds, suspects
 
@@ -319,8 +355,9 @@ def _lloyd(
         center = (points * weights[:, None]).sum(axis=0, keepdims=True) / weights.sum()
         distance = np.sqrt(((points - center) ** 2).sum(axis=1))
         return center, _Bounds(np.zeros(len(points), dtype=np.intp), distance, np.full(len(points), np.inf))
-    bounds, _ = _settle(points, centers, bounds)
-    mass, sums = _sums(points, weights, bounds.labels, k)
+    columns = _columns(points)
+    bounds, _ = _settle(points, columns, centers, bounds)
+    mass, sums = _sums(columns, weights, bounds.labels, k)
     for _ in range(steps):
         moved = centers.copy()
         alive = mass > 0
@@ -331,11 +368,11 @@ def _lloyd(
         if shift.max() <= SHIFT_TOLERANCE:
             break
         before = bounds.labels.copy()
-        bounds, looked = _settle(points, centers, bounds)
+        bounds, looked = _settle(points, columns, centers, bounds)
         moving = looked[before[looked] != bounds.labels[looked]]
         if moving.size:
-            gone = _sums(points[moving], weights[moving], before[moving], k)
-            came = _sums(points[moving], weights[moving], bounds.labels[moving], k)
+            gone = _sums(columns, weights, before[moving], k, moving)
+            came = _sums(columns, weights, bounds.labels[moving], k, moving)
             mass = mass - gone[0] + came[0]
             sums = sums - gone[1] + came[1]
     return centers, bounds
@@ -360,7 +397,7 @@ def _cells(colors: np.ndarray, level: int) -> np.ndarray:
 
 def _merge(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean point and total weight of each cell."""
-    mass, sums = _sums(points, weights, cells, int(cells.max()) + 1)
+    mass, sums = _sums(_columns(points), weights, cells, int(cells.max()) + 1)
     return sums / mass[:, None], mass
 
 
@@ -376,22 +413,32 @@ def _kmeans_plusplus(
     encode; it runs as fast as scikit-learn's and starts k-means as well.
     """
     trials = trials or 2 + int(np.log(k))
+    # Distances in float32 (the sampling sums stay float64): half the memory
+    # traffic of the hot loop; rounding only matters between near-equal candidates.
+    single = np.ascontiguousarray(points, dtype=np.float32)
+    columns = [np.ascontiguousarray(single[:, d]) for d in range(points.shape[1])]
+    mass = weights.astype(np.float32)
     centers = np.empty((k, points.shape[1]))
     first = rng.choice(len(points), p=weights / weights.sum())
     centers[0] = points[first]
-    closest = ((points - points[first]) ** 2).sum(axis=1)
+    closest = ((single - single[first]) ** 2).sum(axis=1)
+    distances = np.empty((trials, len(points)), dtype=np.float32)
+    scratch = np.empty_like(distances)
     for c in range(1, k):
         cumulative = np.cumsum(weights * closest)
         picks = np.searchsorted(cumulative, rng.random(trials) * cumulative[-1], side="right")
         np.minimum(picks, len(points) - 1, out=picks)
-        candidates = points[picks]
-        distances = (points[None, :, 0] - candidates[:, 0, None]) ** 2
-        for d in range(1, points.shape[1]):
-            distances += (points[None, :, d] - candidates[:, d, None]) ** 2
+        candidates = single[picks]
+        np.subtract(columns[0][None, :], candidates[:, 0, None], out=distances)
+        np.square(distances, out=distances)
+        for d in range(1, len(columns)):
+            np.subtract(columns[d][None, :], candidates[:, d, None], out=scratch)
+            np.square(scratch, out=scratch)
+            distances += scratch
         np.minimum(distances, closest, out=distances)
-        best = int(np.argmin(distances @ weights))
-        closest = distances[best]
-        centers[c] = candidates[best]
+        best = int(np.argmin(distances @ mass))
+        closest = distances[best].copy()
+        centers[c] = points[picks[best]]
     return centers
 
 
@@ -507,7 +554,7 @@ def _kmeans(
             return None
         parent = np.empty(len(stage_points), dtype=np.intp)
         parent[cells] = cells_of_coarse
-        return bounds.inherited(parent, np.sqrt(((stage_points - coarse[parent]) ** 2).sum(axis=1)))
+        return bounds.inherited(parent, _distance(_columns(stage_points), None, coarse, parent))
 
     for level in LEVELS:
         cells = _cells(colors, level)
@@ -629,7 +676,7 @@ def _assign(
     shift = np.sqrt(((entries[which] - centers) ** 2).sum(axis=1))
     bounds.moved(shift)
     bounds.labels = which[bounds.labels]
-    return palette, _settle(points, entries, bounds)[0].labels
+    return palette, _settle(points, _columns(points), entries, bounds)[0].labels
 
 
 class Quantizer:
