@@ -67,6 +67,20 @@ def test_binning_costs_less_than_a_tenth_of_a_db() -> None:
     )
 
 
+@pytest.mark.parametrize("colors", [2, 3, 16, 256])
+@pytest.mark.parametrize("colorspace", ["rgb", "oklab"])
+def test_every_colour_gets_its_nearest_palette_entry(colors: int, colorspace: str) -> None:
+    # The Lloyd loop skips colours its bounds prove settled; a wrong bound would
+    # leave some colour on an entry farther than the nearest one.
+    pixels = photo(160, 200, seed=5)
+    result = quantize.quantize(pixels, colors, colorspace=colorspace)
+    points = quantize._to_space(pixels.reshape(-1, 3), colorspace)
+    entries = quantize._to_space(result.palette, colorspace)
+    squared = ((points[:, None, :] - entries[None, :, :]) ** 2).sum(axis=2)
+    chosen = squared[np.arange(len(points)), result.indices.reshape(-1)]
+    assert np.all(chosen <= squared.min(axis=1) + 1e-9)
+
+
 def test_same_input_same_bytes() -> None:
     pixels = photo()
     for options in ({}, {"method": "gmm"}, {"dither": True}, {"colorspace": "oklab"}):
