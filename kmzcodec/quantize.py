@@ -128,24 +128,24 @@ def _pack(pixels: np.ndarray) -> np.ndarray:
         keys = np.ascontiguousarray(pixels).view(np.uint32)[:, :, 0].copy()
         keys[keys < 1 << 24] = 0  # alpha 0: the colour is invisible, one key for all
         return keys
-    padded = np.zeros((height, width, 4), dtype=np.uint8)
-    padded[:, :, :3] = pixels
-    return padded.view(np.uint32)[:, :, 0]
+    keys = np.empty((height, width), dtype=np.uint32)
+    planes = keys.view(np.uint8).reshape(height, width, 4)
+    for channel in range(3):  # a plane at a time: several times faster than one (H, W, 3) copy
+        planes[:, :, channel] = pixels[:, :, channel]
+    planes[:, :, 3] = 0
+    return keys
 
 
-def _merge_counts(
-    keys: np.ndarray, counts: np.ndarray, more_keys: np.ndarray, more_counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add a sorted (keys, counts) table into another, keeping it sorted and unique."""
-    where = np.searchsorted(keys, more_keys)
-    known = where < len(keys)
-    known[known] = keys[where[known]] == more_keys[known]
-    counts[where[known]] += more_counts[known]  # keys are unique: no index repeats
-    fresh = ~known
-    if fresh.any():
-        keys = np.insert(keys, where[fresh], more_keys[fresh])
-        counts = np.insert(counts, where[fresh], more_counts[fresh])
-    return keys, counts
+def _merge_counts(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One sorted, unique (keys, counts) table from several such tables."""
+    if len(tables) == 1:
+        return tables[0]
+    keys = np.concatenate([keys for keys, _ in tables])
+    counts = np.concatenate([counts for _, counts in tables])
+    order = np.argsort(keys, kind="stable")  # a merge of sorted runs
+    keys, counts = keys[order], counts[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(counts, starts)
 
 
 def _histogram_color(pixels: np.ndarray) -> _Histogram:
@@ -161,9 +161,7 @@ def _histogram_color(pixels: np.ndarray) -> _Histogram:
     def count(top: int, bottom: int) -> tuple[np.ndarray, np.ndarray]:
         return np.unique(_pack(pixels[top:bottom]), return_counts=True)
 
-    distinct, counts = np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
-    for keys, seen in map_bands(count, height, width, HISTOGRAM_BAND):
-        distinct, counts = _merge_counts(distinct, counts, keys, seen)
+    distinct, counts = _merge_counts(map_bands(count, height, width, HISTOGRAM_BAND))
     colors = distinct.view(np.uint8).reshape(-1, 4)[:, :channels]
     opaque = np.uint32(0xFF000000 if channels == 4 else 0)
 
@@ -175,10 +173,12 @@ def _histogram_color(pixels: np.ndarray) -> _Histogram:
 
         def look_up(top: int, bottom: int) -> None:
             keys = _pack(pixels[top:bottom])
+            if channels == 3:  # keys are below 2**24
+                np.take(lut, keys, out=out[top:bottom], mode="clip")
+                return
             band = lut[keys & 0xFFFFFF]
-            if channels == 4:
-                rest = keys < opaque
-                band[rest] = labels[np.searchsorted(distinct, keys[rest])]
+            rest = keys < opaque
+            band[rest] = labels[np.searchsorted(distinct, keys[rest])]
             out[top:bottom] = band
 
         map_bands(look_up, height, width)
