@@ -137,13 +137,16 @@ def _pack(pixels: np.ndarray) -> np.ndarray:
 
 
 def _merge_counts(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """One sorted, unique (keys, counts) table from several such tables."""
+    """One sorted, unique (keys, counts) table from several such tables (emptied as they are read)."""
     if len(tables) == 1:
-        return tables[0]
+        return tables.pop()
     keys = np.concatenate([keys for keys, _ in tables])
     counts = np.concatenate([counts for _, counts in tables])
+    tables.clear()  # the bands' tables go before the sort's copies come
     order = np.argsort(keys, kind="stable")  # a merge of sorted runs
-    keys, counts = keys[order], counts[order]
+    keys = keys[order]
+    counts = counts[order]
+    del order
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return keys[starts], np.add.reduceat(counts, starts)
 
