@@ -308,7 +308,11 @@ class _Bounds:
     lower: np.ndarray
 
     def moved(self, shift: np.ndarray) -> None:
-        """Keep the bounds valid after centre j moved by shift[j]."""
+        """Keep the bounds valid after centre j moved by shift[j].
+
+        A centre moves at most its own shift nearer or farther; the centres
+        other than the label and the runner-up, at most the largest shift.
+        """
         self.upper += shift[self.labels]
         self.near -= shift[self.second]
         self.lower -= shift.max()
