@@ -335,7 +335,7 @@ class _Bounds:
         """Exact bounds for the points ``index`` from a look-up of their nearest centres."""
         self.labels[index], self.upper[index] = nearest[:, 0], distances[:, 0]
         self.second[index], self.near[index] = nearest[:, 1], distances[:, 1]
-        self.lower[index] = distances[:, -1]
+        self.lower[index] = distances[:, -1]  # the third nearest (two centres: no others, any bound)
 
 
 def _settle(
@@ -456,8 +456,8 @@ def _kmeans_plusplus(
     trials = trials or 2 + int(np.log(k))
     # Distances in float32 (the sampling sums stay float64): half the memory
     # traffic of the hot loop; rounding only matters between near-equal candidates.
-    single = np.ascontiguousarray(points, dtype=np.float32)
-    columns = [np.ascontiguousarray(single[:, d]) for d in range(points.shape[1])]
+    single = points.astype(np.float32)
+    columns = _columns(single)
     mass = weights.astype(np.float32)
     centers = np.empty((k, points.shape[1]))
     first = rng.choice(len(points), p=weights / weights.sum())
