@@ -32,8 +32,8 @@ from PIL import Image
 from . import colorspace as spaces
 from .bands import map_bands
 from .errors import KmzError
+from .options import METHODS
 
-METHODS = ("kmeans", "gmm")
 
 #: Cell grids (bits per channel) the k-means refines on after seeding, coarse to
 #: fine, before the exact colours: each starts from the previous answer, so a
