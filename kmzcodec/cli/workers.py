@@ -16,6 +16,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import KmzError
 from .encoding import EncodeOptions, encode
@@ -85,14 +86,19 @@ def _serve(connection: Connection) -> None:
                 return
 
 
-def _context() -> multiprocessing.context.BaseContext:
+if TYPE_CHECKING:  # ForkServerContext does not exist on Windows
+    Context = multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext
+
+
+def _context() -> Context:
     # Not "fork": forking a process that has threads (tqdm's monitor, BLAS pools) can deadlock.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("spawn")
 
 
 class _Worker:
-    def __init__(self, context: multiprocessing.context.BaseContext, number: int) -> None:
+    def __init__(self, context: Context, number: int) -> None:
         self.connection, theirs = context.Pipe()
         self.process = context.Process(
             target=_serve, args=(theirs,), name=f"kmz-convert-{number}", daemon=True
