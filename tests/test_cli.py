@@ -528,6 +528,57 @@ def test_interrupted_convert_leaves_only_complete_files(
     assert 0 < made < count  # really stopped mid-run
 
 
+def _group_members(group: int) -> dict[int, int]:
+    """{pid: parent pid} of the live processes in a process group (Linux /proc)."""
+    members = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            state, parent, pgid = fields[0], int(fields[1]), int(fields[2])
+            if pgid == group and state != "Z":
+                members[int(entry.name)] = parent
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_a_worker_that_dies_stops_convert_with_one_line(tmp_path: Path) -> None:
+    """A worker killed from outside (as the OOM killer would) ends the run, no hang."""
+    source, out = tmp_path / "in", tmp_path / "out"
+    count = 30
+    _noise_folder(source, count)
+    process = subprocess.Popen(
+        _kmz_command("convert", source, "--out-dir", out, "-k", "64", "-j", 2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_output(out, process)
+        members = _group_members(process.pid)
+        # Workers are the grandchildren: children of the forkserver (or of a spawn helper).
+        workers = [pid for pid, parent in members.items() if parent != process.pid and parent in members]
+        assert workers, members
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = process.communicate(timeout=60)
+        deadline = time.monotonic() + 20  # a bounded wait for the other worker to be gone
+        while _group_members(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _group_members(process.pid), "a worker outlived kmz convert"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 1, err
+    assert (
+        err.decode().strip().splitlines()[-1]
+        == "kmz: error: a worker process died (out of memory?); stopping"
+    )
+    assert 0 < _assert_only_complete_outputs(out) < count
+
+
 # ------------------------------------------------------------------ help and entry points
 
 
