@@ -1,0 +1,56 @@
+"""``kmz encode``: one image to .kmz, with its size, ratio, PSNR and SSIM."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ... import metrics
+from ...image import decode
+from .. import arguments
+from ..encoding import encode, encode_options
+from ..inputs import prepare, require_file
+from ..outputs import check_output, write
+from ..reports import SSIM_HINT, fmt_float, relative
+from ..status import EXIT_OK, note
+
+SUMMARY = "encode an image as .kmz"
+DESCRIPTION = (
+    "Encode an image (anything Pillow reads, a .kmz, or a MATLAB .mat holding an image array)\n"
+    "as .kmz, and report its size, compression ratio, PSNR and SSIM."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="image to encode")
+    parser.add_argument(
+        "-o", "--output", metavar="OUT.kmz", help="output file (default: INPUT with .kmz extension)"
+    )
+    arguments.colors_argument(parser)
+    arguments.value_range_argument(parser)
+    arguments.encoding_arguments(parser)
+    arguments.auto_arguments(parser)
+    arguments.force_argument(parser, "output")
+
+
+def run(args: argparse.Namespace) -> int:
+    source = Path(args.input)
+    output = Path(args.output) if args.output else source.with_suffix(".kmz")
+    options = encode_options(args)
+    require_file(source)
+    check_output(output, [source], args.force)  # refuse before the (slow) encoding
+    image = prepare(source, options)
+    encoded = encode(image, options)
+    write(output, encoded.data, [source], args.force)
+    decoded = decode(encoded.data)
+    with_ssim = metrics.ssim_available()
+    c = metrics.compare(image, decoded, len(encoded.data), with_ssim=with_ssim)
+    print(
+        f"{output}: {c.width}x{c.height}, K = {encoded.colors} ({encoded.quantized.method}), "
+        f"{c.bytes:,} bytes, {relative(c.ratio)} than raw "
+        f"({fmt_float(c.bits_per_pixel, 3)} bits/pixel), "
+        f"PSNR {fmt_float(c.psnr, 2, ' dB')}, SSIM {fmt_float(c.ssim, 4)}"
+    )
+    if not with_ssim:
+        note(SSIM_HINT)
+    return EXIT_OK

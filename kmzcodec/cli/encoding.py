@@ -1,0 +1,89 @@
+"""The encoder options a command was given, checked together, and the call to the encoder."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..encoder import DEFAULT_COLORS, Encoded, encode_details
+from .arguments import ENCODER_DEFAULTS
+from .status import UsageError
+
+Source = Image.Image | np.ndarray
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Everything that shapes the encoded bytes (picklable: sent to convert's workers)."""
+
+    colors: int | str = DEFAULT_COLORS
+    method: str = ENCODER_DEFAULTS["method"]
+    colorspace: str = ENCODER_DEFAULTS["colorspace"]
+    dither: bool = False
+    compression: str = ENCODER_DEFAULTS["compression"]
+    level: int | None = None
+    seed: int = ENCODER_DEFAULTS["seed"]
+    min_psnr: float | None = None
+    min_ssim: float | None = None
+    max_bytes: int | None = None
+    value_range: tuple[float, float] | None = None
+    resize: tuple[int | None, int | None] | None = None
+    mat_key: str | None = None
+
+    def describe(self) -> str:
+        text = f"{self.method}, {self.colorspace}, {self.compression}"
+        return text + (", dithered" if self.dither else "")
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of kmzcodec.encode other than K and the auto-K targets."""
+        kwargs: dict[str, Any] = {
+            "method": self.method,
+            "colorspace": self.colorspace,
+            "dither": self.dither,
+            "seed": self.seed,
+            "compression": self.compression,
+            "level": self.level,
+        }
+        if self.value_range is not None:  # only when given: the encoder's own default otherwise
+            kwargs["value_range"] = self.value_range
+        return kwargs
+
+
+def encode_options(args: argparse.Namespace, colors: int | str | None = None) -> EncodeOptions:
+    targets = {
+        "min_psnr": getattr(args, "min_psnr", None),
+        "min_ssim": getattr(args, "min_ssim", None),
+        "max_bytes": getattr(args, "max_bytes", None),
+    }
+    chosen = colors if colors is not None else getattr(args, "colors", None)
+    named = [f"--{name.replace('_', '-')}" for name, value in targets.items() if value is not None]
+    if chosen is None:
+        chosen = "auto" if named else DEFAULT_COLORS
+    if named and chosen != "auto":
+        raise UsageError(f"{', '.join(named)} needs -k auto (K was given as {chosen})")
+    if args.dither and isinstance(chosen, int) and chosen > 256:
+        raise UsageError(f"--dither works with K up to 256, not {chosen}")
+    return EncodeOptions(
+        colors=chosen,
+        method=args.method,
+        colorspace=args.colorspace,
+        dither=args.dither,
+        compression=args.compression,
+        level=args.level,
+        seed=args.seed,
+        value_range=getattr(args, "value_range", None),
+        resize=getattr(args, "resize", None),
+        mat_key=getattr(args, "mat_key", None),
+        **targets,
+    )
+
+
+def encode(image: Source, options: EncodeOptions) -> Encoded:
+    extra: dict[str, Any] = {}
+    if options.colors == "auto":
+        extra = {"min_psnr": options.min_psnr, "min_ssim": options.min_ssim, "max_bytes": options.max_bytes}
+    return encode_details(image, options.colors, **options.encoder_kwargs(), **extra)

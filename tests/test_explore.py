@@ -1,0 +1,86 @@
+"""kmzcodec.explore: the compare / sweep measurements, called as a notebook would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kmzcodec
+from kmzcodec import explore, metrics
+
+
+def _photo(height: int = 32, width: int = 40, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], axis=2)
+    return np.clip(base + rng.integers(-12, 13, base.shape), 0, 255).astype(np.uint8)
+
+
+def test_trials_are_the_files_encode_writes_and_measure_as_metrics_does() -> None:
+    image = _photo()
+    seen: list[int] = []
+
+    def progress(ks: Iterable[int]) -> Iterable[int]:
+        for k in ks:
+            seen.append(k)
+            yield k
+
+    trials = explore.trials(image, [16, 4], colorspace="oklab", compression="lzma", progress=progress)
+    assert [t.k for t in trials] == [16, 4] == seen  # the order given, each K through progress
+    for trial in trials:
+        assert trial.data == kmzcodec.encode(image, trial.k, colorspace="oklab", compression="lzma")
+        assert trial.decoded.info["compression"] == "lzma"
+        assert trial.colors == trial.decoded.info["colors"] <= trial.k
+        assert trial.comparison == metrics.compare(image, trial.decoded, len(trial.data))
+        row = trial.as_dict()
+        assert (row["k"], row["bytes"], row["psnr"]) == (trial.k, len(trial.data), trial.comparison.psnr)
+    assert trials[0].comparison.psnr > trials[1].comparison.psnr
+
+
+def test_ssim_is_optional() -> None:
+    image = Image.fromarray(_photo())
+    (without,) = explore.trials(image, [8], with_ssim=False)
+    assert without.comparison.ssim is None
+    (measured,) = explore.trials(image, [8])  # default: measured when scikit-image is there
+    assert (measured.comparison.ssim is not None) == metrics.ssim_available()
+    assert measured.data == without.data
+
+
+def test_an_image_with_few_colours_uses_fewer_than_k() -> None:
+    image = np.zeros((8, 8, 3), np.uint8)
+    image[:, 4:] = (200, 10, 10)
+    trial = explore.trial(image, 16, with_ssim=False)
+    assert (trial.k, trial.colors, trial.comparison.psnr) == (16, 2, float("inf"))
+    assert trial.as_dict()["psnr"] is None  # JSON-ready: inf becomes None
+
+
+@pytest.mark.parametrize("metric", ["ssim", "psnr"])
+def test_sweep_sorts_k_and_takes_the_elbow_with_metrics_elbow(metric: str) -> None:
+    result = explore.sweep(_photo(), [32, 2, 8, 4, 16], metric=metric)
+    assert result.ks == [2, 4, 8, 16, 32] and result.metric == metric
+    values = [getattr(t.comparison, metric) for t in result.trials]
+    assert result.elbow == metrics.elbow(result.ks, values)
+    sizes = [t.comparison.bytes for t in result.trials]
+    assert sizes[0] < sizes[-1]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda img: explore.trials(img, [4, 4]), "distinct"),
+        (lambda img: explore.trials(img, [0]), "integer from 1"),
+        (lambda img: explore.trials(img, [True]), "integer from 1"),
+        (lambda img: explore.trials(img, [4.0]), "integer from 1"),
+        (lambda img: explore.trials(img, []), "no K"),
+        (lambda img: explore.trial(img, 70000), "integer from 1"),
+        (lambda img: explore.sweep(img, [8]), "at least two"),
+        (lambda img: explore.sweep(img, [2, 8], metric="mse"), "metric"),
+    ],
+)
+def test_bad_arguments_are_kmz_errors(call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(kmzcodec.KmzError, match=message) as raised:
+        call(_photo(8, 8))
+    assert raised.value.reason == "bad-option"
