@@ -236,7 +236,7 @@ def _xz_block_header_ok(rest: bytes, unpadded: int, size: int, check_size: int) 
     if struct.unpack("<I", header[-4:])[0] != zlib.crc32(header[:-4]):
         return False
     fields, flags = header[:-4], header[1]
-    if flags & 0b0011_1111:  # two reserved-zero bits and "number of filters - 1"
+    if flags & 0b0011_1111:  # four reserved-zero bits and "number of filters - 1"
         return False
     pos = 2
     data_size = unpadded - len(header) - check_size
