@@ -80,7 +80,7 @@ function asBytes(bytes) {
 }
 
 function maxPixelsOption(options) {
-  const limit = options && "maxPixels" in options ? options.maxPixels : DEFAULT_MAX_PIXELS;
+  const limit = options?.maxPixels === undefined ? DEFAULT_MAX_PIXELS : options.maxPixels;
   if (limit === null || limit === Infinity) return Infinity;
   if (typeof limit !== "number" || !(limit >= 0)) {
     throw new TypeError(`maxPixels must be a non-negative number or null, not ${limit}`);
