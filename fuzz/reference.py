@@ -22,8 +22,11 @@ MAGIC = b"\x89KMZ\r\n\x1a\n"
 FIELDS = struct.Struct("<8s4B3IQ4BI")
 MAX_SIDE = 1 << 24
 MAX_K = 1 << 16
-#: Section 7.3: kmzcodec refuses xz streams needing more decoder memory than this.
-XZ_MEMLIMIT = 96 << 20
+#: Section 7.3: the allowed xz check IDs and the size of each one's check field.
+XZ_CHECKS = {0x00: 0, 0x01: 4, 0x04: 8, 0x0A: 32}
+#: Section 7.3: a decoder must accept LZMA2 dictionaries up to 64 MiB (property byte 28)
+#: and may refuse larger ones; kmzcodec refuses them, and this oracle follows it.
+XZ_LARGEST_DICTIONARY_BYTE = 28
 #: Input fed to the decompressors at a time: a different path from a one-shot call.
 FEED = 61
 
@@ -126,7 +129,7 @@ def read(data: bytes, max_pixels: int | None, *, structure_only: bool = False) -
 
 
 def _decompress(stored: bytes, compression: int, raw_length: int) -> bytes | str:
-    """Section 7.4, steps 1 to 5, feeding the stream a few bytes at a time."""
+    """Section 7.4, steps 0 (xz) and 1 to 5, feeding the stream a few bytes at a time."""
     limit = raw_length + 1
     out = bytearray()
     pending = [stored[i : i + FEED] for i in range(0, len(stored), FEED)]
@@ -139,7 +142,9 @@ def _decompress(stored: bytes, compression: int, raw_length: int) -> bytes | str
                 out += inflater.decompress(inflater.unconsumed_tail, limit - len(out))
             ended, left_over = inflater.eof, bool(inflater.unused_data) or bool(pending)
         else:
-            xz = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=XZ_MEMLIMIT)
+            if not _xz_structure_ok(stored):
+                return "corrupt-stream"  # step 0
+            xz = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
             while not xz.eof and len(out) < limit:
                 if xz.needs_input:
                     if not pending:
@@ -160,6 +165,96 @@ def _decompress(stored: bytes, compression: int, raw_length: int) -> bytes | str
     if len(out) < raw_length:
         return "wrong-size"  # step 5
     return bytes(out)
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _xz_number(data: bytes, pos: int) -> tuple[int, int]:
+    """A multibyte integer of The .xz File Format 1.2: (value, position after it)."""
+    start, value = pos, 0
+    while True:
+        if pos >= len(data) or pos - start == 9:
+            raise _Truncated
+        byte = data[pos]
+        value += (byte & 0x7F) << (7 * (pos - start))
+        pos += 1
+        if byte < 0x80:
+            if byte == 0 and pos - start > 1:
+                raise _Truncated  # not the shortest encoding
+            return value, pos
+
+
+def _xz_structure_ok(xz: bytes) -> bool:
+    """Section 7.4 step 0: the xz stream's header, footer, index and every block header.
+
+    Read in this order: stream header (check ID), footer (index size), index (the
+    blocks' sizes), then each block header where the index puts it.
+    """
+    if len(xz) < 24 or xz[:6] != b"\xfd7zXZ\x00" or xz[-2:] != b"YZ":
+        return False
+    flags = xz[6:8]
+    if struct.unpack("<I", xz[8:12])[0] != zlib.crc32(flags) or flags[0] != 0 or flags[1] not in XZ_CHECKS:
+        return False
+    crc, backward, footer_flags = struct.unpack("<I4s2s", xz[-12:-2])
+    if crc != zlib.crc32(xz[-8:-2]) or footer_flags != flags:
+        return False
+    index_start = len(xz) - 12 - (int.from_bytes(backward, "little") + 1) * 4
+    if index_start < 12:
+        return False
+    index = xz[index_start : len(xz) - 12]
+    if struct.unpack("<I", index[-4:])[0] != zlib.crc32(index[:-4]):
+        return False
+    body = index[:-4]
+    try:
+        if body[:1] != b"\x00":
+            return False
+        count, pos = _xz_number(body, 1)
+        records = []
+        while len(records) < count:
+            unpadded, pos = _xz_number(body, pos)
+            size, pos = _xz_number(body, pos)
+            records.append((unpadded, size))
+        if len(body) - pos > 3 or (len(body) % 4) or any(body[pos:]):
+            return False
+        block = 12
+        for unpadded, size in records:
+            if not _xz_block_header_ok(xz[block:index_start], unpadded, size, XZ_CHECKS[flags[1]]):
+                return False
+            block += (unpadded + 3) // 4 * 4
+    except _Truncated:
+        return False
+    return block == index_start
+
+
+def _xz_block_header_ok(rest: bytes, unpadded: int, size: int, check_size: int) -> bool:
+    """One block header: exactly one filter, LZMA2 with a dictionary of at most 64 MiB."""
+    if not rest or rest[0] == 0 or len(rest) < (rest[0] + 1) * 4:
+        return False
+    header = rest[: (rest[0] + 1) * 4]
+    if struct.unpack("<I", header[-4:])[0] != zlib.crc32(header[:-4]):
+        return False
+    fields, flags = header[:-4], header[1]
+    if flags & 0b0011_1111:  # four reserved-zero bits and "number of filters - 1"
+        return False
+    pos = 2
+    data_size = unpadded - len(header) - check_size
+    if data_size <= 0:
+        return False
+    if flags & 0x40:
+        declared, pos = _xz_number(fields, pos)
+        if declared != data_size:
+            return False
+    if flags & 0x80:
+        declared, pos = _xz_number(fields, pos)
+        if declared != size:
+            return False
+    filter_id, pos = _xz_number(fields, pos)
+    property_size, pos = _xz_number(fields, pos)
+    if filter_id != 0x21 or property_size != 1 or pos >= len(fields):
+        return False
+    return fields[pos] <= XZ_LARGEST_DICTIONARY_BYTE and not any(fields[pos + 1 :])
 
 
 def _unpack(rows: bytes, width: int, height: int, bits: int, colors: int) -> tuple[list[str], np.ndarray]:

@@ -180,8 +180,93 @@ XZ_CHECKS = {
 
 
 def xz_stream(raw: bytes, style: str = "check-none", preset: int = 6) -> bytes:
-    """One .xz stream, a single LZMA2 filter, with the named integrity check."""
+    """One .xz stream, a single LZMA2 filter, with the named integrity check.
+
+    Other styles: two-blocks (the rows split in two blocks, CRC-32 checks) and
+    dictionary-64mib (the largest dictionary a decoder must accept, spec 7.3).
+    """
+    if style == "two-blocks":
+        middle = len(raw) // 2
+        return xz_join([xz_stream(raw[:middle], "crc32"), xz_stream(raw[middle:], "crc32")])
+    if style == "dictionary-64mib":
+        return xz_dictionary(xz_stream(raw), 28)
     return lzma.compress(raw, format=lzma.FORMAT_XZ, check=XZ_CHECKS[style], preset=preset)
+
+
+def xz_filtered(raw: bytes, first: dict[str, int]) -> bytes:
+    """An .xz stream whose filter chain is ``first`` then LZMA2 (liblzma decodes it; spec 7.3 forbids it)."""
+    return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=[first, {"id": 0x21}])
+
+
+def varint(value: int) -> bytes:
+    """An xz multibyte integer: 7 bits per byte, least significant first."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+def read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        value |= (data[at] & 0x7F) << shift
+        shift += 7
+        at += 1
+        if not data[at - 1] & 0x80:
+            return value, at
+
+
+def xz_blocks(stream: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """The block bytes and index records (unpadded, uncompressed size) of one stream we wrote."""
+    index_start = len(stream) - 12 - index_length(stream)
+    count, at = read_varint(stream, index_start + 1)
+    records = []
+    for _ in range(count):
+        unpadded, at = read_varint(stream, at)
+        uncompressed, at = read_varint(stream, at)
+        records.append((unpadded, uncompressed))
+    return stream[12:index_start], records
+
+
+def xz_join(streams: list[bytes]) -> bytes:
+    """One .xz stream holding the blocks of several (same check type), with a new index and footer."""
+    flags = streams[0][6:8]
+    blocks, records = b"", []
+    for stream in streams:
+        assert stream[6:8] == flags
+        part, more = xz_blocks(stream)
+        blocks += part
+        records += more
+    index = b"\x00" + varint(len(records)) + b"".join(varint(u) + varint(c) for u, c in records)
+    index += bytes(-len(index) % 4)
+    index += struct.pack("<I", zlib.crc32(index))
+    tail = struct.pack("<I", len(index) // 4 - 1) + flags
+    return streams[0][:12] + blocks + index + struct.pack("<I", zlib.crc32(tail)) + tail + b"YZ"
+
+
+def xz_set_check(stream: bytes, check_id: int, check: bytes) -> bytes:
+    """A CRC-32 stream relabelled with another check ID and its check bytes replaced; CRCs fixed."""
+    data = bytearray(stream)
+    assert data[7] == lzma.CHECK_CRC32
+    index_start = len(data) - 12 - index_length(data)
+    size = {0x02: 4, 0x03: 4, 0x05: 8, 0x0F: 64}[check_id]
+    data[index_start - 4 : index_start] = check[:size].ljust(size, b"\xa5")
+    records = xz_blocks(stream)[1]
+    ((unpadded, uncompressed),) = records
+    data[7] = check_id
+    data[8:12] = struct.pack("<I", zlib.crc32(data[6:8]))
+    if size != 4:  # the check field grows: rebuild the index with the new unpadded size
+        blocks = bytes(data[12 : index_start - 4]) + check[:size].ljust(size, b"\xa5")
+        shim = bytes(data[:12]) + blocks
+        index = b"\x00" + varint(1) + varint(unpadded - 4 + size) + varint(uncompressed)
+        index += bytes(-len(index) % 4)
+        index += struct.pack("<I", zlib.crc32(index))
+        tail = struct.pack("<I", len(index) // 4 - 1) + bytes(data[6:8])
+        return shim + bytes(-len(blocks) % 4) + index + struct.pack("<I", zlib.crc32(tail)) + tail + b"YZ"
+    data[-4:-2] = data[6:8]
+    data[-12:-8] = struct.pack("<I", zlib.crc32(data[-8:-2]))
+    return bytes(data)
 
 
 def compress(raw: bytes, compression: int, style: str | None) -> bytes:
@@ -357,6 +442,12 @@ def _valid() -> list[Valid]:
         Valid("xz-crc32", "xz stream with a CRC-32 check", 9, 4, 16, RGB, 0, XZ, "crc32"),
         Valid("xz-crc64", "xz stream with a CRC-64 check", 9, 4, 16, RGB, 0, XZ, "crc64"),
         Valid("xz-sha256", "xz stream with a SHA-256 check", 9, 4, 16, RGB, 0, XZ, "sha256"),
+        Valid("xz-two-blocks", "xz stream of two blocks (as multi-threaded xz writes), CRC-32 checks",
+              9, 4, 16, RGB, 0, XZ, "two-blocks"),
+        Valid("xz-dictionary-64mib", "xz block declares a 64 MiB dictionary: the largest to accept",
+              9, 4, 16, RGB, 0, XZ, "dictionary-64mib"),
+    ]  # fmt: skip
+    cases += [
         Valid("dithered-flag", "flags bit 0 (dithered) set", 4, 4, 4, RGB, flags=1),
     ]
     for code, label in enumerate(METHOD_LABELS):
@@ -427,17 +518,17 @@ def cut(data: bytes, length: int) -> bytes:
     return data[:length]
 
 
-def xz_big_dictionary(raw: bytes) -> bytes:
-    """An xz stream whose block header declares a 128 MiB LZMA2 dictionary (spec 7.3)."""
-    stream = bytearray(xz_stream(raw))
-    header_size = (stream[12] + 1) * 4
+def xz_dictionary(stream: bytes, byte: int) -> bytes:
+    """The stream with its block header's LZMA2 dictionary byte set (size (2 | b & 1) << (b // 2 + 11))."""
+    data = bytearray(stream)
+    header_size = (data[12] + 1) * 4
     # Block header: size, flags (one filter, no sizes), filter id 0x21 (LZMA2), 1 property byte.
-    assert stream[13] == 0 and stream[14:16] == b"\x21\x01", "unexpected xz block header"
-    stream[16] = 30  # dictionary (2 | 30 & 1) << (30 // 2 + 11) = 128 MiB
-    stream[12 + header_size - 4 : 12 + header_size] = struct.pack(
-        "<I", zlib.crc32(stream[12 : 12 + header_size - 4])
+    assert data[13] == 0 and data[14:16] == b"\x21\x01", "unexpected xz block header"
+    data[16] = byte
+    data[12 + header_size - 4 : 12 + header_size] = struct.pack(
+        "<I", zlib.crc32(data[12 : 12 + header_size - 4])
     )
-    return bytes(stream)
+    return bytes(data)
 
 
 def zip_file() -> bytes:
@@ -632,9 +723,32 @@ def _invalid() -> list[Invalid]:
                 lambda: with_stream(XBASE, xz_stream(RAW + b"\x00"))),
         Invalid("xz-bomb", "wrong-size", "7.3", "xz stream of 16 MiB of zeros for 6 bytes of rows",
                 lambda: with_stream(XBASE, xz_stream(bytes(16 << 20), preset=0))),
+        Invalid("xz-check-id-2", "corrupt-stream", "7.3",
+                "xz check ID 0x02 (reserved; liblzma skips its 4 bytes unchecked)",
+                lambda: with_stream(XBASE, xz_set_check(xz_stream(RAW, "crc32"), 0x02, b"junk"))),
+        Invalid("xz-check-id-15", "corrupt-stream", "7.3",
+                "xz check ID 0x0F (reserved, 64 bytes of check)",
+                lambda: with_stream(XBASE, xz_set_check(xz_stream(RAW, "crc32"), 0x0F, b""))),
+        Invalid("xz-check-reserved-bits", "corrupt-stream", "7.3",
+                "xz stream flags with a reserved bit set (check byte 0x11)",
+                lambda: with_stream(XBASE, xz_flags_byte(xz_stream(RAW, "crc32"), 0x11))),
+        Invalid("xz-filter-delta", "corrupt-stream", "7.3",
+                "xz filter chain Delta + LZMA2 (liblzma decodes it; only one LZMA2 filter is allowed)",
+                lambda: with_stream(XBASE, xz_filtered(RAW, {"id": lzma.FILTER_DELTA, "dist": 1}))),
+        Invalid("xz-filter-x86", "corrupt-stream", "7.3", "xz filter chain BCJ x86 + LZMA2",
+                lambda: with_stream(XBASE, xz_filtered(RAW, {"id": lzma.FILTER_X86}))),
+        Invalid("xz-second-block-delta", "corrupt-stream", "7.3",
+                "two xz blocks, the second with Delta + LZMA2: every block header is checked",
+                lambda: with_stream(XBASE, xz_join([xz_stream(RAW[:2]),
+                                                    xz_filtered(RAW[2:], {"id": lzma.FILTER_DELTA})]))),
+        Invalid("xz-index-crc", "corrupt-stream", "7.3", "xz index CRC-32 wrong",
+                lambda: with_stream(XBASE, xz_index_crc_flipped(xz_stream(RAW)))),
+        Invalid("xz-dictionary-96mib", "corrupt-stream", "7.3",
+                "xz block declares a 96 MiB dictionary: the smallest a decoder may refuse",
+                lambda: with_stream(XBASE, xz_dictionary(xz_stream(RAW), 29)), group="limit"),
         Invalid("xz-dictionary-128mib", "corrupt-stream", "7.3",
                 "xz block declares a 128 MiB dictionary (encoders must not; decoders may refuse)",
-                lambda: with_stream(XBASE, xz_big_dictionary(RAW)), group="limit"),
+                lambda: with_stream(XBASE, xz_dictionary(xz_stream(RAW), 30)), group="limit"),
         # Index data (spec 6, 9.11, 9.12)
         Invalid("padding-1bit", "nonzero-padding", "9.11", "1 bit, 7 columns: padding bit of row 1 set",
                 lambda: padding_bit(Valid("p1", "", 7, 3, 2, GREY), row=1)),
@@ -736,6 +850,22 @@ def corrupt_xz_check(raw: bytes) -> bytes:
     return bytes(stream)
 
 
+def xz_flags_byte(stream: bytes, value: int) -> bytes:
+    """The stream with stream-flags byte 7 set to ``value`` in header and footer, CRCs fixed."""
+    data = bytearray(stream)
+    data[7] = data[-3] = value
+    data[8:12] = struct.pack("<I", zlib.crc32(data[6:8]))
+    data[-12:-8] = struct.pack("<I", zlib.crc32(data[-8:-2]))
+    return bytes(data)
+
+
+def xz_index_crc_flipped(stream: bytes) -> bytes:
+    """The stream with one bit of its index CRC-32 flipped (the index ends 12 bytes before the end)."""
+    data = bytearray(stream)
+    data[-13] ^= 0x01
+    return bytes(data)
+
+
 def index_length(stream: bytes | bytearray) -> int:
     """Length of an xz index from the stream footer's Backward Size field."""
     backward = struct.unpack("<I", stream[-8:-4])[0]
@@ -828,7 +958,8 @@ Files that test a decoder against [the specification](../kmz-format.md), built b
 [`generate.py`](generate.py) from the recipes in it, independently of kmzcodec's own writer.
 Do not edit the files by hand: change a recipe and run `python spec/conformance/generate.py`.
 The test `tests/test_conformance.py` replays every case through `kmzcodec.decode` and
-checks that the generator still reproduces these bytes.
+checks that the generator still reproduces these bytes; `tests/test_kmzjs.py` replays them
+through `kmzcodec/web/kmz.js` in a headless Chromium.
 
 - `valid/NAME.kmz` must decode; `valid/NAME.npy` holds the expected pixels as a NumPy
   array of shape (height, width, C), uint8, where C is the palette kind (1 grey, 3 RGB,
@@ -837,10 +968,45 @@ checks that the generator still reproduces these bytes.
   Each "invalid" file breaks exactly one rule; all CRCs are correct unless the CRC is
   the defect. "precedence" files break two rules and pin the order of the checks.
   "limit" files are rejected because they exceed a decoder's resource limits
-  (kmzcodec's defaults: 2^28 pixels, 96 MiB of xz decoder memory; spec 11); a decoder
-  with higher limits may decode `pixels-over-limit` instead.
-- `cases.json` lists the same in machine-readable form (file, group, expected
-  reason, spec section, what it tests, and for valid files the header values).
+  (kmzcodec's defaults: 2^28 pixels, and xz dictionaries of at most 64 MiB; spec 7.3
+  and 11); a decoder with higher limits may decode them instead.
+- A decoder that leaves out lzma (spec 7.5) gives `unsupported-compression` for every
+  file with compression 2 that passes rules 9.1 to 9.9: the valid lzma files, and the
+  invalid ones whose listed reason is `corrupt-stream`, `wrong-size`, `nonzero-padding`
+  or `index-out-of-range`.
+
+## cases.json
+
+One object for the suite, with `cases`, a list with one entry per file:
+
+| key | meaning |
+|---|---|
+| `file` | path of the vector, relative to this folder |
+| `group` | `valid`, `invalid`, `precedence` or `limit` (above) |
+| `valid` | true when the file must decode |
+| `reason` | the reason token of spec section 9 (null for valid files) |
+| `rule` | the section of the spec the case tests |
+| `tests` | what the case tests, in words |
+| `expected` | valid files: the `.npy` file of expected pixels |
+| `header` | valid files: the header values a decoder reports, as names (below) |
+| `uses` | which compressor made bytes of this file: `["zlib"]`, `["lzma"]` or `[]` |
+
+and `compressors`: a fingerprint (a hash of what this machine's zlib and liblzma
+make of a fixed input) of the compressors that made the committed files. A different
+zlib or liblzma build may compress the same rows into different, equally valid bytes, so
+the reproduction test compares a file byte for byte only when every compressor in its
+`uses` has the fingerprint recorded here; files with `uses: []` are always compared.
+Neither field says anything about validity: a decoder ignores both.
+
+Header codes and the names used in `header` (spec 4.3 to 4.10):
+
+| field | code: name |
+|---|---|
+| `palette_kind` | 1: `grey`, 3: `rgb`, 4: `rgba` |
+| `compression` | 0: `none`, 1: `zlib`, 2: `lzma` (an .xz stream) |
+| `method` | 0: `unspecified`, 1: `kmeans`, 2: `gmm`, 3: `exact`, 4: `given` |
+| `colorspace` | 0: `unspecified`, 1: `rgb`, 2: `oklab`, 3: `lab` (CIELAB) |
+| `dither` | flags bit 0: `true` when set |
 
 """
 
