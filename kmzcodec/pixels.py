@@ -12,12 +12,18 @@ Samples are scaled by their type, never by their values (as scikit-image's
   (``x >> 8`` for uint16, i.e. floor(x / 256));
 - int8 / int16 / int32 / int64: negatives are 0, the type's positive range
   maps onto 0..255 (int16: ``x >> 7``; int8: ``x * 129 // 64``);
-- float: 0.0..1.0, clipped (so 1.01 is white and -0.1 black), then
-  ``rint(x * 255)`` computed in the array's own float type; NaN is 0;
+- float: 0.0..1.0, clipped (so 1.01 is white, -0.1 and -inf black, +inf
+  white), then ``rint(x * 255)`` computed in the array's own float type;
+  NaN is 0 (black, or transparent in an alpha channel);
 - Pillow mode "I;16*": uint16, as above; mode "I" (32-bit integers) is taken
-  as 16-bit data, clipped to 0..65535, because that is how Pillow stores
-  16-bit PNG and TIFF files (older Pillow, and other 16-bit sources);
-  mode "F": float, as above.
+  as 16-bit data, clipped to 0..65535, because that is where Pillow puts
+  16-bit samples it does not keep as "I;16": Pillow before 10.3 (which
+  pyproject.toml allows) opens 16-bit grey PNGs as "I" (Pillow PR #7849),
+  and Pillow 13 still opens 16-bit PGM files (any maxval, rescaled to
+  0..65535) as "I"; mode "F": float, as above.
+
+scikit-image itself passes a uint16 array whose maximum is below 256 through
+unscaled (with a warning); we do not, since that is the flip this rule removes.
 
 Where the data use another range (12-bit camera data in uint16, floats in
 0..255, an "I" image made by ``convert("I")`` from 8-bit grey), say so with
