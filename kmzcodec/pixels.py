@@ -68,7 +68,8 @@ def _by_range(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarra
             "bad-option",
         )
     low, high = value_range
-    scaled = (values.astype(np.float64) - low) * (255.0 / (high - low))
+    # Multiplied before dividing: exact for integer samples, so a midpoint rounds as rint says.
+    scaled = (values.astype(np.float64) - low) * 255.0 / (high - low)
     scaled = np.nan_to_num(np.rint(scaled), nan=0.0, posinf=255.0, neginf=0.0)
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
