@@ -176,7 +176,8 @@ def encode(
 
     Samples are scaled to 0..255 by their type (uint16: full 16-bit range;
     float: 0..1, clipped; see :mod:`kmzcodec.pixels`); ``value_range=(low,
-    high)`` says otherwise for deep samples, mapping low..high onto 0..255.
+    high)`` says otherwise for deep samples, mapping low..high onto 0..255
+    (refused for 8-bit input, which is on that scale already).
     Every option is checked before any work is done: a wrong type or value
     raises :class:`KmzError` with reason "bad-option" (:mod:`kmzcodec.options`).
     """

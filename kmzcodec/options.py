@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 
@@ -38,19 +38,19 @@ SEED_LIMIT = 2**32
 
 assert set(COMPRESSIONS) == {c.label for c in Compression}
 
-BAD = "bad-option"
+_REASON = "bad-option"
 
 
 def _fail(message: str) -> KmzError:
-    return KmzError(message, BAD)
+    return KmzError(message, _REASON)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     """An integer, Python's or NumPy's; bool is not one (True is not a count)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_real(value: object) -> bool:
+def _is_real(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
     return _is_int(value) or isinstance(value, (float, np.floating))
 
 
@@ -80,27 +80,27 @@ def check_compression(value: object) -> Compression:
 def check_level(value: object) -> int | None:
     if value is None:
         return None
-    if not _is_int(value) or int(value) not in LEVELS:  # type: ignore[call-overload]
+    if not _is_int(value) or int(value) not in LEVELS:
         raise _fail(f"level must be an integer from 0 to 9 or None, not {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def check_bits_per_index(value: object, colors: int | None = None) -> int | None:
     """None (the writer chooses) or a width of 1..16 bits, able to address ``colors`` entries if given."""
     if value is None:
         return None
-    if not _is_int(value) or not 1 <= int(value) <= MAX_BITS:  # type: ignore[call-overload]
+    if not _is_int(value) or not 1 <= int(value) <= MAX_BITS:
         raise _fail(f"bits_per_index must be an integer from 1 to {MAX_BITS} or None, not {value!r}")
-    bits = int(value)  # type: ignore[call-overload]
+    bits = int(value)
     if colors is not None and 1 << bits < colors:
         raise _fail(f"bits_per_index={bits} cannot address K = {colors} colours")
     return bits
 
 
 def check_seed(value: object) -> int:
-    if not _is_int(value) or not 0 <= int(value) < SEED_LIMIT:  # type: ignore[call-overload]
+    if not _is_int(value) or not 0 <= int(value) < SEED_LIMIT:
         raise _fail(f"seed must be an integer from 0 to 2**32 - 1, not {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def check_dither(value: object) -> bool:
@@ -116,10 +116,10 @@ def check_colors(
     """K (1..65,536) or, if ``auto``, "auto"; at most GMM_MAX_COLORS for GMM, DITHER_MAX_COLORS dithered."""
     if auto and isinstance(value, str) and value == "auto":
         return "auto"
-    if not _is_int(value) or not 1 <= int(value) <= MAX_COLORS:  # type: ignore[call-overload]
+    if not _is_int(value) or not 1 <= int(value) <= MAX_COLORS:
         also = " or 'auto'" if auto else ""
         raise _fail(f"colors must be an integer from 1 to {MAX_COLORS}{also}, not {value!r}")
-    colors = int(value)  # type: ignore[call-overload]
+    colors = int(value)
     if method == "gmm" and colors > GMM_MAX_COLORS:
         raise _fail(
             f"method='gmm' fits at most {GMM_MAX_COLORS} colours, not {colors}: use method='kmeans' for more"
@@ -133,26 +133,26 @@ def check_min_psnr(value: object) -> float | None:
     """None or a finite target in dB."""
     if value is None:
         return None
-    if not _is_real(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
+    if not _is_real(value) or not math.isfinite(float(value)):
         raise _fail(f"min_psnr must be a finite number (dB) or None, not {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def check_min_ssim(value: object) -> float | None:
     """None or a target in (0, 1]: SSIM 1 is identical, and a target <= 0 is no target."""
     if value is None:
         return None
-    if not _is_real(value) or not 0.0 < float(value) <= 1.0:  # type: ignore[arg-type]
+    if not _is_real(value) or not 0.0 < float(value) <= 1.0:
         raise _fail(f"min_ssim must be a number in (0, 1] or None, not {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(value)
 
 
 def check_max_bytes(value: object) -> int | None:
     if value is None:
         return None
-    if not _is_int(value) or int(value) < 1:  # type: ignore[call-overload]
+    if not _is_int(value) or int(value) < 1:
         raise _fail(f"max_bytes must be a positive integer or None, not {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def check_value_range(value: object) -> tuple[float, float] | None:
@@ -176,9 +176,9 @@ def check_max_pixels(value: object) -> int | None:
     """The decoder's limit on width x height: None (the format's own limits) or a positive integer."""
     if value is None:
         return None
-    if not _is_int(value) or int(value) < 1:  # type: ignore[call-overload]
+    if not _is_int(value) or int(value) < 1:
         raise _fail(f"max_pixels must be a positive integer or None, not {value!r}")
-    return int(value)  # type: ignore[call-overload]
+    return int(value)
 
 
 def check_path(value: object) -> str | os.PathLike[str]:
