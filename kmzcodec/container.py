@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitpack, deflate, xzscan
+from . import bitpack, deflate, options, xzscan
 from .errors import KmzError
 from .format import (
     DEFAULT_MAX_PIXELS,
@@ -358,10 +358,6 @@ def _choose_packing(
     return best, levels[1] if thorough <= min(sizes) * (1 - THOROUGH_MIN_GAIN) else levels[0]
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _informational(kind: type, value: object, what: str):  # type: ignore[no-untyped-def]
     """A method / colour space code the decoder will accept, or KmzError."""
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
@@ -369,14 +365,9 @@ def _informational(kind: type, value: object, what: str):  # type: ignore[no-unt
     return _enum(kind, int(value), what, "bad-option")
 
 
-def parse_compression(value: Compression | str | int) -> Compression:
-    if isinstance(value, str):
-        try:
-            return Compression[value.upper()]
-        except KeyError:
-            names = ", ".join(c.label for c in Compression)
-            raise KmzError(f"unknown compression {value!r} (choose from {names})", "bad-option") from None
-    return _enum(Compression, int(value), "compression", "bad-option")
+def parse_compression(value: object) -> Compression:
+    """A compression name (options.COMPRESSIONS) or Compression member, or KmzError "bad-option"."""
+    return options.check_compression(value)
 
 
 def write(
@@ -395,6 +386,7 @@ def write(
     ``bits_per_index=None`` lets the writer try the minimum and wider byte-friendly
     packings on a sample and keep the one that compresses best.
     """
+    codec, level = options.check_compression(compression), options.check_level(level)
     palette = np.asarray(palette)
     if palette.ndim == 1:
         palette = palette[:, None]
@@ -411,13 +403,7 @@ def write(
         raise KmzError(f"image size {width}x{height} outside 1..{MAX_DIMENSION}", "bad-dimensions")
     if int(indices.min()) < 0 or int(indices.max()) >= colors:
         raise KmzError(f"indices must lie in 0..{colors - 1}", "index-out-of-range")
-    codec = parse_compression(compression)
-    if level is not None and (not _is_int(level) or not 0 <= level <= 9):
-        raise KmzError(f"compression level must be an integer from 0 to 9, not {level!r}", "bad-option")
-    if bits_per_index is not None and (
-        not _is_int(bits_per_index) or not min_bits(colors) <= bits_per_index <= MAX_BITS
-    ):
-        raise KmzError(f"{bits_per_index!r} bits per index cannot address K = {colors} colours", "bad-bits")
+    bits_per_index = options.check_bits_per_index(bits_per_index, colors)
     method, colorspace = (
         _informational(Method, method, "method"),
         _informational(ColorSpace, colorspace, "colorspace"),

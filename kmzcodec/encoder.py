@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -11,9 +12,10 @@ from PIL import Image
 
 from . import autok, container, fileio
 from .errors import KmzError
-from .format import MAX_COLORS, ColorSpace, Method
+from .format import ColorSpace, Compression, Method
+from .options import check_encode, check_overwrite, check_path
 from .pixels import to_pixels
-from .quantize import Quantized, Quantizer, check_options
+from .quantize import Quantized, Quantizer
 
 DEFAULT_COLORS = 256
 
@@ -76,33 +78,37 @@ def encode_details(
     colorspace: str = "rgb",
     dither: bool = False,
     seed: int = 0,
-    compression: str = "zlib",
+    compression: str | Compression = "zlib",
     level: int | None = None,
     bits_per_index: int | None = None,
     min_psnr: float | None = None,
     min_ssim: float | None = None,
     max_bytes: int | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> Encoded:
     """:func:`encode`, also returning the palette and indices it chose (and so K)."""
-    codec = container.parse_compression(compression)
-    check_options(method, colorspace, seed)
-    auto = isinstance(colors, str) and colors == "auto"
-    if not auto and (
-        isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= MAX_COLORS
-    ):
-        raise KmzError(
-            f"colors must be an integer from 1 to {MAX_COLORS} or 'auto', not {colors!r}", "bad-option"
-        )
-    if not auto and (min_psnr, min_ssim, max_bytes) != (None, None, None):
-        raise KmzError("min_psnr, min_ssim and max_bytes go with colors='auto'", "bad-option")
+    checked = check_encode(
+        colors,
+        method=method,
+        colorspace=colorspace,
+        dither=dither,
+        seed=seed,
+        compression=compression,
+        level=level,
+        bits_per_index=bits_per_index,
+        min_psnr=min_psnr,
+        min_ssim=min_ssim,
+        max_bytes=max_bytes,
+        value_range=value_range,
+    )
 
     def write(quantized: Quantized) -> bytes:
         return container.write(
             quantized.palette,
             quantized.indices,
-            compression=codec,
-            level=level,
-            bits_per_index=bits_per_index,
+            compression=checked.compression,
+            level=checked.level,
+            bits_per_index=checked.bits_per_index,
             method=Method[quantized.method.upper()],
             colorspace=ColorSpace.UNSPECIFIED
             if quantized.method == "given"
@@ -110,18 +116,31 @@ def encode_details(
             dithered=quantized.dithered,
         )
 
-    given = _palette_image(image, int(colors)) if isinstance(image, Image.Image) and not auto else None
+    # A range given for an 8-bit palette image is refused by to_pixels, not ignored here.
+    given = None
+    if isinstance(image, Image.Image) and isinstance(checked.colors, int) and checked.value_range is None:
+        given = _palette_image(image, checked.colors)
     if given is not None:
         return Encoded(write(given), given)
-    quantizer = Quantizer(to_pixels(image), method=method, colorspace=colorspace, seed=seed)
-    if auto:
+    quantizer = Quantizer(
+        to_pixels(image, checked.value_range),
+        method=checked.method,
+        colorspace=checked.colorspace,
+        seed=checked.seed,
+    )
+    if checked.colors == "auto":
         choice = autok.choose(
-            quantizer, dither=dither, write=write, min_psnr=min_psnr, min_ssim=min_ssim, max_bytes=max_bytes
+            quantizer,
+            dither=checked.dither,
+            write=write,
+            min_psnr=checked.min_psnr,
+            min_ssim=checked.min_ssim,
+            max_bytes=checked.max_bytes,
         )
         quantized, data = choice.quantized, choice.data
         del quantizer, choice  # the pixels, the histogram and the other palettes tried
         return Encoded(write(quantized) if data is None else data, quantized)
-    quantized = quantizer.quantize(int(colors), dither=dither)
+    quantized = quantizer.quantize(checked.colors, dither=checked.dither)
     del quantizer  # the pixels and the histogram: not needed while compressing
     return Encoded(write(quantized), quantized)
 
@@ -134,12 +153,13 @@ def encode(
     colorspace: str = "rgb",
     dither: bool = False,
     seed: int = 0,
-    compression: str = "zlib",
+    compression: str | Compression = "zlib",
     level: int | None = None,
     bits_per_index: int | None = None,
     min_psnr: float | None = None,
     min_ssim: float | None = None,
     max_bytes: int | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> bytes:
     """Encode an image (PIL image in any mode, or a numpy array) as ``.kmz`` bytes.
 
@@ -153,6 +173,13 @@ def encode(
     ``bits_per_index`` forces a packing width (default: the one that compresses
     best). An image with at most K colours is stored exactly; a "P" image whose
     palette fits is stored as is. Same input and options give the same bytes.
+
+    Samples are scaled to 0..255 by their type (uint16: full 16-bit range;
+    float: 0..1, clipped; see :mod:`kmzcodec.pixels`); ``value_range=(low,
+    high)`` says otherwise for deep samples, mapping low..high onto 0..255
+    (refused for 8-bit input, which is on that scale already).
+    Every option is checked before any work is done: a wrong type or value
+    raises :class:`KmzError` with reason "bad-option" (:mod:`kmzcodec.options`).
     """
     return encode_details(
         image,
@@ -167,7 +194,14 @@ def encode(
         min_psnr=min_psnr,
         min_ssim=min_ssim,
         max_bytes=max_bytes,
+        value_range=value_range,
     ).data
+
+
+#: The keyword options of :func:`encode`, which :func:`save` passes on.
+_ENCODE_OPTIONS = tuple(
+    name for name, given in inspect.signature(encode).parameters.items() if given.kind is given.KEYWORD_ONLY
+)
 
 
 def save(
@@ -187,6 +221,11 @@ def save(
     runs). The image's own source file is never overwritten; with
     ``overwrite=False`` no existing file is.
     """
+    check_path(path)
+    check_overwrite(overwrite)
+    unknown = sorted(set(options) - set(_ENCODE_OPTIONS))
+    if unknown:
+        raise KmzError(f"unknown option {unknown[0]!r} (options: {', '.join(_ENCODE_OPTIONS)})", "bad-option")
     encoded = encode_details(image, colors, **options)
     source = getattr(image, "filename", None)
     fileio.write_bytes(path, encoded.data, inputs=[source] if source else [], force=overwrite)

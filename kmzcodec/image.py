@@ -14,7 +14,9 @@ from PIL import Image
 
 from . import bitpack, container
 from .container import Header
+from .errors import KmzError
 from .format import DEFAULT_MAX_PIXELS, PaletteKind
+from .options import check_max_pixels
 
 #: Pillow "raw" unpackers for packed palette rows.
 _PACKED_RAWMODES = {1: "P;1", 2: "P;2", 4: "P;4", 8: "P"}
@@ -70,7 +72,13 @@ def decode(
     any malformed input; ``max_pixels`` (None: the format's own limits only)
     bounds width x height before anything is allocated.
     """
-    payload = container.read(data, max_pixels)
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError:  # a str, a path, a file object, a strided array: not the bytes of a file
+        raise KmzError(
+            f"decode takes bytes (any contiguous buffer), not {type(data).__name__}", "bad-input"
+        ) from None
+    payload = container.read(view, check_max_pixels(max_pixels))
     header = payload.header
     plan = pixels(header, payload.palette, payload.rows)
     mode = image_mode(header)

@@ -1,13 +1,25 @@
-"""The encoder's option names and limits, defined once.
+"""The encoder's option names and limits, and their checks, defined once.
 
 The library validates against these, and the ``kmz`` command and the Pillow
-plugin read their choices from here.
+plugin read their choices from here. Every public option is checked by one
+``check_<name>`` function below, before any work is done; a wrong type or a
+wrong value raises ``KmzError(..., "bad-option")`` (never TypeError, never an
+error from NumPy or scikit-learn). :func:`check_encode` checks the whole set
+that :func:`kmzcodec.encode` takes.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Literal, TypeGuard
+
+import numpy as np
+
 from .colorspace import SPACES
-from .format import Compression
+from .errors import KmzError
+from .format import MAX_BITS, MAX_COLORS, Compression
 
 #: Clustering methods (``encode(method=...)``).
 METHODS: tuple[str, ...] = ("kmeans", "gmm")
@@ -17,5 +29,229 @@ COLORSPACES: tuple[str, ...] = SPACES
 COMPRESSIONS: tuple[str, ...] = ("zlib", "lzma", "none")
 #: A Gaussian mixture of more components than this is not worth fitting.
 GMM_MAX_COLORS = 256
+#: Floyd-Steinberg dithering goes through Pillow's remapper, which takes 256 entries at most.
+DITHER_MAX_COLORS = 256
+#: Compression effort (zlib levels, lzma presets).
+LEVELS = range(10)
+#: Seeds the quantizer's random generators take.
+SEED_LIMIT = 2**32
 
 assert set(COMPRESSIONS) == {c.label for c in Compression}
+
+_REASON = "bad-option"
+
+
+def _fail(message: str) -> KmzError:
+    return KmzError(message, _REASON)
+
+
+def _is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
+    """An integer, Python's or NumPy's; bool is not one (True is not a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: object) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
+    return _is_int(value) or isinstance(value, (float, np.floating))
+
+
+def _choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise _fail(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
+
+
+def check_method(value: object) -> str:
+    return _choice(value, "method", METHODS)
+
+
+def check_colorspace(value: object) -> str:
+    return _choice(value, "colorspace", COLORSPACES)
+
+
+def check_compression(value: object) -> Compression:
+    """A name from COMPRESSIONS or a :class:`~kmzcodec.format.Compression` member (not a bare code)."""
+    if isinstance(value, Compression):
+        return value
+    if isinstance(value, str) and value in COMPRESSIONS:
+        return Compression[value.upper()]
+    raise _fail(f"compression must be one of {', '.join(COMPRESSIONS)}, not {value!r}")
+
+
+def check_level(value: object) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or int(value) not in LEVELS:
+        raise _fail(f"level must be an integer from 0 to 9 or None, not {value!r}")
+    return int(value)
+
+
+def check_bits_per_index(value: object, colors: int | None = None) -> int | None:
+    """None (the writer chooses) or a width of 1..16 bits, able to address ``colors`` entries if given."""
+    if value is None:
+        return None
+    if not _is_int(value) or not 1 <= int(value) <= MAX_BITS:
+        raise _fail(f"bits_per_index must be an integer from 1 to {MAX_BITS} or None, not {value!r}")
+    bits = int(value)
+    if colors is not None and 1 << bits < colors:
+        raise _fail(f"bits_per_index={bits} cannot address K = {colors} colours")
+    return bits
+
+
+def check_seed(value: object) -> int:
+    if not _is_int(value) or not 0 <= int(value) < SEED_LIMIT:
+        raise _fail(f"seed must be an integer from 0 to 2**32 - 1, not {value!r}")
+    return int(value)
+
+
+def check_dither(value: object) -> bool:
+    """Whether to dither. A bool for now; the one place to widen when a strength (0..1) is added."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(f"dither must be True or False, not {value!r}")
+    return bool(value)
+
+
+def check_colors(
+    value: object, *, method: str = "kmeans", dither: bool = False, auto: bool = True
+) -> int | Literal["auto"]:
+    """K (1..65,536) or, if ``auto``, "auto"; at most GMM_MAX_COLORS for GMM, DITHER_MAX_COLORS dithered."""
+    if auto and isinstance(value, str) and value == "auto":
+        return "auto"
+    if not _is_int(value) or not 1 <= int(value) <= MAX_COLORS:
+        also = " or 'auto'" if auto else ""
+        raise _fail(f"colors must be an integer from 1 to {MAX_COLORS}{also}, not {value!r}")
+    colors = int(value)
+    if method == "gmm" and colors > GMM_MAX_COLORS:
+        raise _fail(
+            f"method='gmm' fits at most {GMM_MAX_COLORS} colours, not {colors}: use method='kmeans' for more"
+        )
+    if dither and colors > DITHER_MAX_COLORS:
+        raise _fail(f"dithering works with at most {DITHER_MAX_COLORS} colours, not {colors}")
+    return colors
+
+
+def check_min_psnr(value: object) -> float | None:
+    """None or a finite target in dB."""
+    if value is None:
+        return None
+    if not _is_real(value) or not math.isfinite(float(value)):
+        raise _fail(f"min_psnr must be a finite number (dB) or None, not {value!r}")
+    return float(value)
+
+
+def check_min_ssim(value: object) -> float | None:
+    """None or a target in (0, 1]: SSIM 1 is identical, and a target <= 0 is no target."""
+    if value is None:
+        return None
+    if not _is_real(value) or not 0.0 < float(value) <= 1.0:
+        raise _fail(f"min_ssim must be a number in (0, 1] or None, not {value!r}")
+    return float(value)
+
+
+def check_max_bytes(value: object) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or int(value) < 1:
+        raise _fail(f"max_bytes must be a positive integer or None, not {value!r}")
+    return int(value)
+
+
+def check_value_range(value: object) -> tuple[float, float] | None:
+    """None (scale by the input's type) or (low, high): finite numbers, low < high.
+
+    Used by :mod:`kmzcodec.pixels`, which maps low..high linearly onto 0..255.
+    """
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = tuple(value.tolist()) if value.ndim == 1 else value
+    if not isinstance(value, (tuple, list)) or len(value) != 2 or not all(_is_real(end) for end in value):
+        raise _fail(f"value_range must be a pair of numbers (low, high) or None, not {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise _fail(f"value_range must be finite with low < high, not {value!r}")
+    return low, high
+
+
+def check_max_pixels(value: object) -> int | None:
+    """The decoder's limit on width x height: None (the format's own limits) or a positive integer."""
+    if value is None:
+        return None
+    if not _is_int(value) or int(value) < 1:
+        raise _fail(f"max_pixels must be a positive integer or None, not {value!r}")
+    return int(value)
+
+
+def check_path(value: object) -> str | os.PathLike[str]:
+    if not isinstance(value, (str, os.PathLike)):
+        raise _fail(f"path must be a str or os.PathLike, not {type(value).__name__}")
+    return value
+
+
+def check_overwrite(value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(f"overwrite must be True or False, not {value!r}")
+    return bool(value)
+
+
+def check_quantizer(method: object, colorspace: object, seed: object) -> None:
+    """The options :class:`kmzcodec.quantize.Quantizer` takes."""
+    check_method(method)
+    check_colorspace(colorspace)
+    check_seed(seed)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The options of :func:`kmzcodec.encode`, checked and normalised (numpy ints -> int)."""
+
+    colors: int | Literal["auto"]
+    method: str
+    colorspace: str
+    dither: bool
+    seed: int
+    compression: Compression
+    level: int | None
+    bits_per_index: int | None
+    min_psnr: float | None
+    min_ssim: float | None
+    max_bytes: int | None
+    value_range: tuple[float, float] | None
+
+
+def check_encode(
+    colors: object,
+    *,
+    method: object,
+    colorspace: object,
+    dither: object,
+    seed: object,
+    compression: object,
+    level: object,
+    bits_per_index: object,
+    min_psnr: object,
+    min_ssim: object,
+    max_bytes: object,
+    value_range: object,
+) -> Checked:
+    """Check every option of :func:`kmzcodec.encode` before any work is done (defaults live there)."""
+    checked_method, checked_dither = check_method(method), check_dither(dither)
+    checked = Checked(
+        colors=check_colors(colors, method=checked_method, dither=checked_dither),
+        method=checked_method,
+        colorspace=check_colorspace(colorspace),
+        dither=checked_dither,
+        seed=check_seed(seed),
+        compression=check_compression(compression),
+        level=check_level(level),
+        bits_per_index=check_bits_per_index(bits_per_index),
+        min_psnr=check_min_psnr(min_psnr),
+        min_ssim=check_min_ssim(min_ssim),
+        max_bytes=check_max_bytes(max_bytes),
+        value_range=check_value_range(value_range),
+    )
+    targets = [name for name in ("min_psnr", "min_ssim", "max_bytes") if getattr(checked, name) is not None]
+    if targets and checked.colors != "auto":
+        raise _fail(f"{' and '.join(targets)} go with colors='auto', not colors={checked.colors}")
+    if len(targets) > 1:
+        raise _fail(f"give at most one target for colors='auto', not {' and '.join(targets)}")
+    return checked

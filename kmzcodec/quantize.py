@@ -30,10 +30,9 @@ import numpy as np
 from PIL import Image
 
 from . import colorspace as spaces
+from . import options
 from .bands import map_bands
 from .errors import KmzError
-from .options import METHODS
-
 
 #: Cell grids (bits per channel) the k-means refines on after seeding, coarse to
 #: fine, before the exact colours: each starts from the previous answer, so a
@@ -690,13 +689,7 @@ def _dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray) -> np.n
 
 def check_options(method: str, colorspace: str, seed: int) -> None:
     """Raise KmzError for a method, colour space or seed the quantizer does not take."""
-    if method not in METHODS:
-        raise KmzError(f"unknown method {method!r} (choose from {', '.join(METHODS)})", "bad-option")
-    if colorspace not in spaces.SPACES:
-        names = ", ".join(spaces.SPACES)
-        raise KmzError(f"unknown colour space {colorspace!r} (choose from {names})", "bad-option")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise KmzError(f"seed must be an integer from 0 to 2**32 - 1, not {seed!r}", "bad-option")
+    options.check_quantizer(method, colorspace, seed)
 
 
 def _assign(
@@ -742,8 +735,8 @@ class Quantizer:
 
     def quantize(self, colors: int, *, dither: bool = False) -> Quantized:
         """A palette of at most ``colors`` entries and the index of every pixel."""
-        if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= 65536:
-            raise KmzError(f"colors must be an integer from 1 to 65536, not {colors!r}", "bad-option")
+        dither = options.check_dither(dither)
+        colors = int(options.check_colors(colors, method=self.method, dither=dither, auto=False))
         hist, channels = self._histogram, self.pixels.shape[2]
         dtype = _index_dtype(colors)
         labels: np.ndarray

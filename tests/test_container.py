@@ -205,9 +205,9 @@ GOOD_INDICES = np.zeros((2, 2), dtype=np.uint8)
         (GOOD_PALETTE, GOOD_INDICES, {"compression": 7}, "bad-option"),
         (GOOD_PALETTE, GOOD_INDICES, {"level": 10}, "bad-option"),
         (GOOD_PALETTE, GOOD_INDICES, {"level": -1}, "bad-option"),
-        (GOOD_PALETTE, GOOD_INDICES, {"bits_per_index": 1}, "bad-bits"),
-        (GOOD_PALETTE, GOOD_INDICES, {"bits_per_index": 17}, "bad-bits"),
-        (GOOD_PALETTE, GOOD_INDICES, {"bits_per_index": 0}, "bad-bits"),
+        (GOOD_PALETTE, GOOD_INDICES, {"bits_per_index": 1}, "bad-option"),
+        (GOOD_PALETTE, GOOD_INDICES, {"bits_per_index": 17}, "bad-option"),
+        (GOOD_PALETTE, GOOD_INDICES, {"bits_per_index": 0}, "bad-option"),
     ],
 )
 def test_write_rejects_bad_options(
@@ -219,7 +219,7 @@ def test_write_rejects_bad_options(
 
 
 def test_write_accepts_compression_names_and_codes() -> None:
-    compressions: tuple[str | Compression, ...] = ("none", "ZLIB", "lzma", Compression.ZLIB, Compression.LZMA)
+    compressions: tuple[str | Compression, ...] = ("none", "zlib", "lzma", Compression.ZLIB, Compression.LZMA)
     for compression in compressions:
         data = container.write(GOOD_PALETTE, GOOD_INDICES, compression=compression)
         assert kmzcodec.decode(data).size == (2, 2)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import kmzcodec
-from kmzcodec import metrics, quantize
+from kmzcodec import metrics, pixels, quantize
 from kmzcodec.encoder import encode_details
 
 
@@ -206,28 +206,161 @@ def test_other_modes_are_converted_sensibly(mode: str, make) -> None:  # type: i
 
 
 @pytest.mark.parametrize(
-    "array",
+    ("array", "expected"),
     [
-        photo()[:, :, 0],
-        photo()[:, :, :1],
-        photo()[:, :, :2],
-        photo(),
-        np.dstack([photo(), np.full((48, 64), 200, np.uint8)]),
-        photo().astype(np.uint16) * 257,
-        photo().astype(np.float64) / 255,
-        photo()[:, :, 0] > 100,
+        (photo()[:, :, 0], photo()[:, :, 0]),
+        (photo()[:, :, :1], photo()[:, :, 0]),
+        (photo()[:, :, :2], np.dstack([photo()[:, :, [0, 0, 0]], photo()[:, :, 1]])),
+        (photo(), photo()),
+        (
+            np.dstack([photo(), np.full((48, 64), 200, np.uint8)]),
+            np.dstack([photo(), np.full((48, 64), 200)]),
+        ),
+        (photo().astype(np.uint16) * 257, photo()),
+        (photo().astype(np.float64) / 255, photo()),
+        (photo()[:, :, 0] > 100, (photo()[:, :, 0] > 100) * 255),
     ],
     ids=["2d", "hw1", "hw2", "rgb", "rgba", "uint16", "float01", "bool"],
 )
-def test_numpy_arrays(array: np.ndarray) -> None:
+def test_numpy_arrays(array: np.ndarray, expected: np.ndarray) -> None:
     decoded = roundtrip(array, 16)
     assert decoded.size == (array.shape[1], array.shape[0])
     assert distinct(decoded) <= 16
+    # Read as the 8-bit picture it holds (the same bytes), and quantized well: not black.
+    assert kmzcodec.encode(array, 16) == kmzcodec.encode(expected.astype(np.uint8), 16)
+    mode = "L" if expected.ndim == 2 else {3: "RGB", 4: "RGBA"}[expected.shape[2]]
+    assert metrics.psnr(expected.astype(np.uint8), decoded.convert(mode)) > 20
 
 
-def test_uint16_arrays_keep_their_high_byte() -> None:
-    pixels = photo()
-    assert metrics.psnr(pixels, roundtrip(pixels.astype(np.uint16) * 257, 64)) > 25
+#: dtype -> (samples, what each becomes): the type's range, never the values present.
+SCALING = {
+    np.bool_: ([False, True], [0, 255]),
+    np.uint8: ([0, 1, 254, 255], [0, 1, 254, 255]),
+    np.uint16: ([0, 255, 256, 32768, 65535], [0, 0, 1, 128, 255]),
+    np.uint32: ([0, 2**24 - 1, 2**24, 2**32 - 1], [0, 0, 1, 255]),
+    np.uint64: ([0, 2**56 - 1, 2**56, 2**64 - 1], [0, 0, 1, 255]),
+    np.int8: ([-128, -1, 0, 1, 64, 127], [0, 0, 0, 2, 129, 255]),
+    np.int16: ([-32768, -1, 0, 127, 128, 32767], [0, 0, 0, 0, 1, 255]),
+    np.int32: ([-(2**31), 0, 2**23 - 1, 2**23, 2**31 - 1], [0, 0, 0, 1, 255]),
+    np.int64: ([-(2**63), 0, 2**55, 2**63 - 1], [0, 0, 1, 255]),
+    np.float16: (
+        [-0.5, 0.0, 0.25, 0.5, 1.0, 1.01, np.nan, np.inf, -np.inf],
+        [0, 0, 64, 128, 255, 255, 0, 255, 0],
+    ),
+    np.float32: (
+        [-0.5, 0.0, 0.25, 0.5, 1.0, 1.01, np.nan, np.inf, -np.inf],
+        [0, 0, 64, 128, 255, 255, 0, 255, 0],
+    ),
+    np.float64: (
+        [-0.5, 0.0, 0.25, 0.5, 1.0, 1.01, np.nan, np.inf, -np.inf],
+        [0, 0, 64, 128, 255, 255, 0, 255, 0],
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", SCALING, ids=lambda dtype: np.dtype(dtype).name)
+def test_samples_scale_by_their_type(dtype: type) -> None:
+    samples, expected = SCALING[dtype]
+    scaled = pixels.from_array(np.array([samples], dtype=dtype))
+    assert scaled.dtype == np.uint8 and scaled[0, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (np.full((4, 4), 255, np.uint16), 256),  # max 255 used to be read as 8-bit, 256 as 16-bit
+        (np.full((4, 4), 1.0), 1.01),  # a float image of 1.0s is white; a Lanczos overshoot made it black
+        (np.full((4, 4), 0.5, np.float32), 255.0),  # floats are 0..1 whatever the largest value
+        (np.full((4, 4), 100, np.int32), 70000),
+    ],
+    ids=["uint16-255-vs-256", "float-1.0-vs-1.01", "float-0..255", "int32"],
+)
+def test_one_sample_cannot_change_how_the_others_are_read(before: np.ndarray, after: float) -> None:
+    changed = before.copy()
+    changed[0, 0] = after
+    assert (pixels.from_array(changed)[1:] == pixels.from_array(before)[1:]).all()
+    assert len(np.unique(pixels.from_array(before))) == 1
+
+
+def test_scaling_matches_scikit_image() -> None:
+    skimage_util = pytest.importorskip("skimage.util")
+    rng = np.random.default_rng(7)
+    for dtype in (np.uint16, np.uint32, np.uint64, np.int8, np.int16, np.int32, np.int64):
+        info = np.iinfo(dtype)
+        values = rng.integers(info.min, info.max, (16, 16), dtype=dtype, endpoint=True)
+        values[0, :2] = info.min, info.max  # full range: scikit-image then scales by type too
+        assert (pixels.from_array(values)[:, :, 0] == skimage_util.img_as_ubyte(values)).all(), dtype
+    for dtype in (np.float16, np.float32, np.float64):
+        values = np.linspace(-1, 1, 20001).astype(dtype).reshape(1, -1)
+        assert (pixels.from_array(values)[:, :, 0] == skimage_util.img_as_ubyte(values)).all(), dtype
+
+
+@pytest.mark.parametrize(
+    ("make", "value_range", "expected"),
+    [
+        (lambda: np.array([[0, 2048, 4095, 5000]], np.uint16), (0, 4095), [0, 128, 255, 255]),  # 12-bit data
+        (lambda: np.array([[0.0, 127.5, 255.0, np.nan]]), (0, 255), [0, 128, 255, 0]),  # floats on 0..255
+        (lambda: np.array([[-1.0, 0.0, 1.0]], np.float32), (-1, 1), [0, 128, 255]),
+        (lambda: np.array([[-100, 0, 100]], np.int16), (-100, 100), [0, 128, 255]),
+        (lambda: Image.fromarray(np.array([[0, 2048, 4095]], np.uint16)), (0, 4095), [0, 128, 255]),
+        (lambda: Image.fromarray(np.array([[0, 128, 255]], np.int32), "I"), (0, 255), [0, 128, 255]),
+        (lambda: Image.fromarray(np.array([[10.0, 20.0]], np.float32), "F"), (10, 20), [0, 255]),
+    ],
+    ids=["uint16-12bit", "float-0..255", "float-signed", "int16", "I;16", "I-from-8-bit", "F"],
+)
+def test_value_range_says_otherwise(make, value_range: tuple[float, float], expected: list[int]) -> None:  # type: ignore[no-untyped-def]
+    source = make()
+    assert pixels.to_pixels(source, value_range)[0, :, 0].tolist() == expected
+    decoded = roundtrip(source, 16, value_range=value_range)
+    assert np.asarray(decoded.convert("L"))[0].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: photo(),
+        lambda: photo()[:, :, 0] > 100,
+        lambda: Image.fromarray(photo()),
+        lambda: Image.fromarray(photo()[:, :, 0]),
+        lambda: Image.fromarray(photo()).quantize(8),  # fits K: would be stored as it is
+        lambda: Image.fromarray(photo()[:, :, 0] > 100),
+    ],
+    ids=["uint8", "bool", "RGB", "L", "P", "1"],
+)
+def test_value_range_is_refused_for_8_bit_input(make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(kmzcodec.KmzError) as caught:
+        kmzcodec.encode(make(), 16, value_range=(0, 4095))
+    assert caught.value.reason == "bad-option" and "8-bit" in str(caught.value)
+
+
+def test_pillow_deep_modes() -> None:
+    # "I;16" and "I" are 16-bit data (values above 65535 clip), "F" is 0..1.
+    levels = np.array([[0, 255, 256, 65535, 70000]])
+    assert pixels.to_pixels(Image.fromarray(levels[:, :4].astype(np.uint16)))[0, :, 0].tolist() == [
+        0,
+        0,
+        1,
+        255,
+    ]
+    assert pixels.to_pixels(Image.fromarray(levels.astype(np.int32), "I"))[0, :, 0].tolist() == [
+        0,
+        0,
+        1,
+        255,
+        255,
+    ]
+    floats = Image.fromarray(np.array([[0.0, 0.5, 1.0, 1.01]], np.float32), "F")
+    assert pixels.to_pixels(floats)[0, :, 0].tolist() == [0, 128, 255, 255]
+
+
+def test_a_16_bit_file_pillow_opens_as_mode_i_reads_as_16_bit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Pillow opens 16-bit PGM files (and, before Pillow 10.3, 16-bit PNGs) as mode "I".
+    levels = (photo()[:, :, 0].astype(np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(levels).save(tmp_path / "deep.pgm")
+    with Image.open(tmp_path / "deep.pgm") as opened:
+        assert opened.mode == "I"
+        assert (pixels.to_pixels(opened) == pixels.from_array(levels)).all()
+        assert kmzcodec.encode(opened, 16) == kmzcodec.encode(levels, 16)
 
 
 @pytest.mark.parametrize(

@@ -470,6 +470,23 @@ def test_new_encoder_options_reach_save_without_plugin_changes(rng: np.random.Ge
     assert buffer.getvalue() == kmzcodec.encode(picture, colors="auto", min_psnr=20)
 
 
+def test_save_value_range_for_deep_images(tmp_path: Path, rng: np.random.Generator) -> None:
+    """12-bit data in a 16-bit image: ``img.save(p, value_range=(0, 4095))`` maps 0..4095 onto 0..255."""
+    levels = rng.integers(0, 4096, (30, 40), dtype=np.uint16)
+    levels[0, :2] = 0, 4095
+    picture = Image.fromarray(levels)
+    assert picture.mode == "I;16"
+    picture.save(tmp_path / "deep.kmz", value_range=(0, 4095))
+    expected = np.rint(levels.astype(np.float64) * 255 / 4095).astype(np.uint8)
+    assert (tmp_path / "deep.kmz").read_bytes() == kmzcodec.encode(expected, 256)
+    with Image.open(tmp_path / "deep.kmz") as opened:
+        assert opened.convert("L").getextrema() == (0, 255)  # without the range: (0, 15)
+    # 8-bit images are already on the 0..255 scale: a range for them is refused, and no file is left.
+    with pytest.raises(ValueError, match="8-bit"):
+        picture.convert("L").save(tmp_path / "grey.kmz", value_range=(0, 4095))
+    assert not (tmp_path / "grey.kmz").exists()
+
+
 def test_save_paths_and_file_objects(tmp_path: Path, sample: bytes) -> None:
     picture = kmzcodec.decode(sample)
     expected = kmzcodec.encode(picture)
