@@ -123,19 +123,16 @@ def test_the_temporary_lives_in_the_destination_folder(
     seen: list[bytes] = []
     wrap_writes(monkeypatch, lambda file, data: seen.append(target.read_bytes()))
     folders: list[Path] = []
-    real_open, real_mkstemp = os.open, fileio.tempfile.mkstemp
+    real_open = os.open
 
     def spy_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
         if flags & getattr(os, "O_TMPFILE", 0) == getattr(os, "O_TMPFILE", -1):
-            folders.append(Path(path))
+            folders.append(Path(path))  # an anonymous file in this folder
+        elif flags & os.O_CREAT:
+            folders.append(Path(path).parent)  # a named temporary
         return real_open(path, flags, *args, **kwargs)
 
-    def spy_mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
-        folders.append(Path(kwargs["dir"]))
-        return real_mkstemp(*args, **kwargs)
-
     monkeypatch.setattr(os, "open", spy_open)
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", spy_mkstemp)
     fileio.write_bytes(target, b"new" * 1000, force=True)
     assert seen and all(content == OLD for content in seen)
     assert target.read_bytes() == b"new" * 1000
@@ -187,11 +184,15 @@ def test_a_temporary_that_cannot_be_created_changes_nothing(
     target = tmp_path / "out.kmz"
     target.write_bytes(OLD)
 
-    def denied(*args: object, **kwargs: object) -> None:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    real_open = os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(fileio, "_anonymous", lambda folder: None)  # O_TMPFILE refused too: falls back
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(PermissionError):
         fileio.write_bytes(target, b"new", force=True)
     assert listing(tmp_path) == {"out.kmz": OLD}
