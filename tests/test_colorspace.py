@@ -8,6 +8,8 @@ the scales the colorspace module documents (OKLab L 0..1 and Lab L* 0..100 both 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -56,7 +58,7 @@ SRGB_TO_LAB = [
 ]
 
 
-def _table(rows: list[tuple[tuple[float, ...], tuple[float, ...]]]) -> tuple[np.ndarray, np.ndarray]:
+def _table(rows: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([rgb for rgb, _ in rows], dtype=np.float64), np.array([ref for _, ref in rows])
 
 
@@ -88,7 +90,7 @@ def test_srgb_to_lab_d65_matches_the_published_values() -> None:
     ("lab", SRGB_TO_LAB, LAB_UNIT * 100, 255.0),
 ])  # fmt: skip
 def test_the_published_values_convert_back_to_their_srgb(
-    space: str, rows: list[tuple[tuple[float, ...], tuple[float, ...]]], unit: float, rgb_scale: float
+    space: str, rows: Sequence[tuple[Sequence[float], Sequence[float]]], unit: float, rgb_scale: float
 ) -> None:
     rgb, reference = _table(rows)
     np.testing.assert_allclose(colorspace.to_rgb(reference * unit, space), rgb * rgb_scale, rtol=0, atol=0.01)

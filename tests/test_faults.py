@@ -211,7 +211,11 @@ def _lock(folder: Path) -> Callable[[], None]:
     done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"root, and no immutable folders here (chattr +i: {done.stderr.strip()})")
-    return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+    def unlock() -> None:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+    return unlock
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions and the immutable flag")
