@@ -5,7 +5,9 @@ write to a temporary file in the destination's folder and rename it into place, 
 an existing output stays intact until the new one is complete, and nothing is left
 behind on failure. Faults are simulated by wrapping the file object fileio writes
 through (disk full after N bytes, EIO from fsync, KeyboardInterrupt), by making the
-rename fail, and, on POSIX, by a real kernel limit (ulimit -f: RLIMIT_FSIZE) in a subprocess.
+rename fail; and for real, by the kernel: a read-only (or, for root, immutable) folder,
+a file size limit (ulimit -f: RLIMIT_FSIZE) and a full 64 KiB tmpfs, the last two in a
+subprocess.
 
 Pillow's ``img.save(path)`` is different: Pillow opens (and truncates) the file
 before the plugin runs. The plugin encodes completely in memory first, so a failing
