@@ -20,9 +20,9 @@ Even with ``force`` a destination that is one of the inputs is refused.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -83,16 +83,32 @@ def _exists_error(target: Path) -> OutputExistsError:
     return OutputExistsError(msg)
 
 
-_umask: int | None = None
+#: Attempts at a fresh temporary name before giving up (as many as the tempfile module makes).
+_NAME_ATTEMPTS = 100
 
 
-def _file_mode() -> int:
-    """0o666 less the umask: what ``open()`` would have given a new file."""
-    global _umask
-    if _umask is None:
-        _umask = os.umask(0o022)
-        os.umask(_umask)
-    return 0o666 & ~_umask
+def _temporary_name() -> str:
+    return f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+
+
+def _create_named(folder: Path) -> tuple[int, str]:
+    """A new, empty, hidden temporary file in ``folder``: its descriptor and path.
+
+    Created with mode 0o666 like any file ``open()`` makes, so the kernel applies the
+    umask (and a folder's default ACL) itself: the output gets the permissions a
+    normally created file gets, and the process umask is never read or changed (doing
+    that is not thread-safe). ``tempfile.mkstemp`` would give 0o600.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(_NAME_ATTEMPTS):
+        path = os.path.join(folder, _temporary_name())
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    msg = f"{folder}: no free temporary file name after {_NAME_ATTEMPTS} attempts"
+    raise FileExistsError(errno.EEXIST, msg)
 
 
 def _anonymous(folder: Path) -> int | None:
@@ -136,7 +152,7 @@ def _publish_anonymous(fd: int, target: Path, force: bool) -> None:
         return
     # Replacing needs a name to rename from; it exists only between these two calls.
     while True:
-        temporary = f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        temporary = _temporary_name()
         try:
             _link_at(fd, folder, temporary)
         except FileExistsError:
@@ -222,9 +238,7 @@ def _named(target: Path, inputs: list[StrPath], force: bool) -> Iterator[BinaryI
     folder = target.parent
     temporary: str | None = None
     try:
-        fd, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, _file_mode())  # mkstemp's 0600 would make outputs private
+        fd, temporary = _create_named(folder)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()

@@ -5,7 +5,9 @@ write to a temporary file in the destination's folder and rename it into place, 
 an existing output stays intact until the new one is complete, and nothing is left
 behind on failure. Faults are simulated by wrapping the file object fileio writes
 through (disk full after N bytes, EIO from fsync, KeyboardInterrupt), by making the
-rename fail, and, on POSIX, by a real kernel limit (ulimit -f: RLIMIT_FSIZE) in a subprocess.
+rename fail; and for real, by the kernel: a read-only (or, for root, immutable) folder,
+a file size limit (ulimit -f: RLIMIT_FSIZE) and a full 64 KiB tmpfs, the last two in a
+subprocess.
 
 Pillow's ``img.save(path)`` is different: Pillow opens (and truncates) the file
 before the plugin runs. The plugin encodes completely in memory first, so a failing
@@ -19,6 +21,7 @@ from __future__ import annotations
 import errno
 import gc
 import io
+import json
 import os
 import signal
 import subprocess
@@ -123,19 +126,16 @@ def test_the_temporary_lives_in_the_destination_folder(
     seen: list[bytes] = []
     wrap_writes(monkeypatch, lambda file, data: seen.append(target.read_bytes()))
     folders: list[Path] = []
-    real_open, real_mkstemp = os.open, fileio.tempfile.mkstemp
+    real_open = os.open
 
     def spy_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
         if flags & getattr(os, "O_TMPFILE", 0) == getattr(os, "O_TMPFILE", -1):
-            folders.append(Path(path))
+            folders.append(Path(path))  # an anonymous file in this folder
+        elif flags & os.O_CREAT:
+            folders.append(Path(path).parent)  # a named temporary
         return real_open(path, flags, *args, **kwargs)
 
-    def spy_mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
-        folders.append(Path(kwargs["dir"]))
-        return real_mkstemp(*args, **kwargs)
-
     monkeypatch.setattr(os, "open", spy_open)
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", spy_mkstemp)
     fileio.write_bytes(target, b"new" * 1000, force=True)
     assert seen and all(content == OLD for content in seen)
     assert target.read_bytes() == b"new" * 1000
@@ -187,28 +187,136 @@ def test_a_temporary_that_cannot_be_created_changes_nothing(
     target = tmp_path / "out.kmz"
     target.write_bytes(OLD)
 
-    def denied(*args: object, **kwargs: object) -> None:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    real_open = os.open
+
+    def denied(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(fileio, "_anonymous", lambda folder: None)  # O_TMPFILE refused too: falls back
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(PermissionError):
         fileio.write_bytes(target, b"new", force=True)
     assert listing(tmp_path) == {"out.kmz": OLD}
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="needs POSIX permissions (not root)")
+def _lock(folder: Path) -> Callable[[], None]:
+    """Make ``folder`` refuse new names for real; returns the undo.
+
+    Not root: permission bits (0o555). Root ignores those, but not the immutable flag
+    (chattr +i), which refuses every create, link and rename in the folder until removed.
+    """
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return lambda: folder.chmod(0o755)
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"root, and no immutable folders here (chattr +i: {done.stderr.strip()})")
+
+    def unlock() -> None:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+    return unlock
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions and the immutable flag")
 def test_a_read_only_folder_really_refuses_and_changes_nothing(tmp_path: Path, write_path: str) -> None:
     folder = tmp_path / "locked"
     folder.mkdir()
     (folder / "out.kmz").write_bytes(OLD)
-    folder.chmod(0o555)
+    unlock = _lock(folder)
     try:
         with pytest.raises(PermissionError):
             fileio.write_bytes(folder / "out.kmz", b"new", force=True)
+        with pytest.raises(PermissionError):
+            fileio.write_bytes(folder / "new.kmz", b"new")
         assert listing(folder) == {"out.kmz": OLD}
     finally:
-        folder.chmod(0o755)
+        unlock()
+
+
+#: Run by the tests below in a child process: writes 256 KiB with fileio over
+#: ``argv[1]/out.kmz`` (created first if absent), on fileio's path ``argv[2]``, under
+#: the file size limit ``argv[3]`` (bytes; 0: none); prints the error's errno name and
+#: the folder's listing before and after, as JSON.
+WRITER = f"""
+import errno, json, resource, signal, sys
+from pathlib import Path
+from kmzcodec import fileio
+
+folder, path, limit = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+if path == "named":
+    fileio._anonymous = lambda folder: None
+target = folder / "out.kmz"
+if not target.exists():
+    target.write_bytes({OLD!r})
+
+def listing():
+    return {{p.name: p.read_bytes().hex() for p in sorted(folder.iterdir())}}
+
+before = listing()
+if limit:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG, not the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+error = None
+try:
+    fileio.write_bytes(target, bytes(256 * 1024), force=True)
+except OSError as exc:
+    error = errno.errorcode.get(exc.errno, str(exc.errno))
+print(json.dumps({{"error": error, "before": before, "after": listing()}}))
+"""
+
+
+def _run_writer(prefix: list[str], folder: Path, path: str, limit: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", WRITER, str(folder), path, str(limit)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE and SIGXFSZ are POSIX")
+def test_a_real_file_size_limit_refuses_and_changes_nothing(tmp_path: Path, write_path: str) -> None:
+    """RLIMIT_FSIZE (ulimit -f) binds root too: the kernel fails the write past 4 KiB with EFBIG."""
+    (tmp_path / "out.kmz").write_bytes(OLD)
+    result = _run_writer([], tmp_path, write_path, 4096)
+    assert result["error"] == "EFBIG"
+    assert result["after"] == result["before"] == {"out.kmz": OLD.hex()}
+    assert listing(tmp_path) == {"out.kmz": OLD}
+
+
+def _tmpfs_prefix(mountpoint: Path) -> list[str]:
+    """A command prefix that runs the rest in a private mount namespace with a 64 KiB tmpfs
+    on ``mountpoint`` (gone when the command ends), or skips where mounting is not allowed."""
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    prefix = [
+        "unshare", *user, "--mount", "--propagation", "private",
+        "sh", "-c", 'mount -t tmpfs -o size=64k kmz-test "$0" && exec "$@"', str(mountpoint),
+    ]  # fmt: skip
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, check=False, timeout=60)
+    except FileNotFoundError:
+        pytest.skip("no unshare command")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {probe.stderr.strip()}")
+    return prefix
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs in a mount namespace is Linux")
+def test_a_really_full_disk_refuses_and_changes_nothing(tmp_path: Path, write_path: str) -> None:
+    """A 64 KiB tmpfs: the 256 KiB write fails with ENOSPC from the kernel, as on a full disk."""
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    result = _run_writer(_tmpfs_prefix(mountpoint), mountpoint, write_path, 0)
+    assert result["error"] == "ENOSPC"
+    assert result["after"] == result["before"] == {"out.kmz": OLD.hex()}
+    assert listing(mountpoint) == {}  # the tmpfs never showed outside its namespace
 
 
 # --------------------------------------------------------------------------- the kmz command

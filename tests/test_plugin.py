@@ -462,8 +462,7 @@ def test_save_options_reach_the_encoder(rng: np.random.Generator) -> None:
 
 def test_new_encoder_options_reach_save_without_plugin_changes(rng: np.random.Generator) -> None:
     """Save options are kmzcodec.encode's keyword parameters, whatever they are today."""
-    if "min_psnr" not in plugin.SAVE_OPTIONS:
-        pytest.skip("kmzcodec.encode has no colors='auto' / min_psnr yet")
+    assert "min_psnr" in plugin.SAVE_OPTIONS
     picture = noise(rng)
     buffer = io.BytesIO()
     picture.save(buffer, format="KMZ", colors="auto", min_psnr=20)
@@ -674,11 +673,8 @@ def test_registration_is_idempotent() -> None:
 
 
 def conformance_vectors(*, truncated_only: bool = False) -> list[Any]:
-    """Cases of spec/conformance/cases.json, or one skipped placeholder if it is not there."""
-    table = CONFORMANCE / "cases.json"
-    if not table.is_file():
-        return [pytest.param(None, marks=pytest.mark.skip(reason="spec/conformance not generated yet"))]
-    cases = json.loads(table.read_text(encoding="utf-8"))["cases"]
+    """Cases of spec/conformance/cases.json (shipped with the spec: a missing table is an error)."""
+    cases = json.loads((CONFORMANCE / "cases.json").read_text(encoding="utf-8"))["cases"]
     if truncated_only:
         cases = [case for case in cases if case["reason"] == "truncated-data"]
     return [pytest.param(case, id=case["file"]) for case in cases]
