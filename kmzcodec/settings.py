@@ -68,6 +68,8 @@ class QuantizerSettings:
     threaded_query: int = 1 << 14
     #: Colours drawn (by pixel count) for the Gaussian mixture fit; histograms with
     #: at most this many colours are fitted whole, each colour weighted by its count.
+    #: Twice as many draws gained 0.03 dB at K = 64 for 1.5x the time, and lost up
+    #: to 0.2 dB at K = 16 (the mixture drifts further from the k-means answer).
     gmm_sample: int = 8_000
     #: Most EM steps of the Gaussian mixture (it starts from the k-means solution,
     #: so a few steps reach the nearby optimum; more mostly cost time).
