@@ -3,7 +3,9 @@
 Floyd-Steinberg is sequential, pixel after pixel: Pillow's C code does it far
 faster than a Python loop could. :func:`dither` takes the nearest-entry indices
 the quantizer found (they are kept where dithering does not apply) and returns
-the dithered ones.
+the dithered ones; it handles what every kind of dithering shares (the 256-entry
+limit, alpha) and leaves the diffusion itself to one function per kernel
+(:func:`_floyd_steinberg`), so another kernel or a strength goes beside it.
 """
 
 from __future__ import annotations
@@ -39,14 +41,17 @@ def _floyd_steinberg(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """Pillow's Floyd-Steinberg of grey or RGB ``pixels`` onto a palette of at most 256 entries.
 
     Pillow takes a full 256-entry palette: entries beyond K are padded with
-    copies of entry 0 and folded back.
+    copies of entry 0 and folded back. Grey goes through RGB: Pillow turns an
+    "L" image into "P" by taking each grey value as its index, whatever the
+    palette.
     """
     k, channels = palette.shape
-    entries = np.repeat(palette, 3, axis=1) if channels == 1 else palette
-    padded = np.vstack([entries, np.repeat(entries[:1], 256 - k, axis=0)])
+    if channels == 1:
+        palette, pixels = np.repeat(palette, 3, axis=1), np.repeat(pixels, 3, axis=2)
+    padded = np.vstack([palette, np.repeat(palette[:1], 256 - k, axis=0)])
     reference = Image.new("P", (1, 1))
     reference.putpalette(padded.tobytes())
-    source = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, "L" if channels == 1 else "RGB")
+    source = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
     remapped = np.asarray(source.quantize(palette=reference, dither=Image.Dither.FLOYDSTEINBERG))
     fold = np.arange(256, dtype=np.uint8)
     fold[k:] = 0
