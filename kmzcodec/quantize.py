@@ -1,29 +1,35 @@
 """Image pixels -> (palette, indices) by clustering the colour histogram.
 
 Knows nothing of bytes. The steps, each chosen for speed at equal quality
-(README "How the encoder works" has the numbers; the tuning is one
-:class:`~kmzcodec.settings.QuantizerSettings`):
+(README "How the encoder works" has the numbers; every tuning number is a field
+of :class:`~kmzcodec.settings.QuantizerSettings`, passed in explicitly):
 
 1. Histogram (:mod:`kmzcodec.histogram`): the distinct colours and their pixel
-   counts. RGB(A) pixels are packed into 32-bit keys and counted band by band
-   (each band sorted on its own thread, the sorted tables merged); grey images
-   are a 256-bin count.
-2. Seeding (:mod:`kmzcodec.kmeans`): weighted greedy k-means++ on a sample of
-   the colours drawn by pixel count, converged by Lloyd on that sample; large
-   palettes on small histograms seed on every colour instead.
+   counts. RGB(A) pixels are packed into 32-bit keys (R | G << 8 | B << 16 |
+   A << 24, every fully transparent pixel key 0) and counted band by band, each
+   band sorted on its own thread and the sorted tables merged; grey images are
+   a 256-bin count. Fully transparent pixels keep a palette entry of their own.
+2. Seeding (:mod:`kmzcodec.kmeans`): weighted greedy k-means++ (the best of
+   2 + ln K candidates per centre) on a sample of the colours drawn by pixel
+   count, then Lloyd on that sample, the best of several starts for small
+   palettes. Large palettes on small histograms seed on every colour instead;
+   above 1,024 entries the weighted sample itself is the seed.
 3. Refinement: weighted Lloyd on the colours merged into 6-bit, then 7-bit grid
-   cells, then on the exact colours (stages too large are skipped). Each point
+   cells (each cell the weighted mean of its colours), then on the exact
+   colours; stages too large or too close to the next are skipped. Each point
    keeps Hamerly's bounds with the runner-up tracked, and only points whose
-   bounds overlap are looked up in a k-d tree of the centres; the bounds carry
-   from each stage to the next (:mod:`kmzcodec.lloyd`).
+   bounds overlap are measured or looked up in a k-d tree of the centres; the
+   bounds carry from each stage to the next (:mod:`kmzcodec.lloyd`).
    Grey images get the exact optimum instead, by dynamic programming in 1-D.
 4. Gaussian mixture (``method="gmm"``, :mod:`kmzcodec.gmm`): weighted EM on the
-   histogram, started from the k-means solution; its means are the palette.
-5. Mapping: the centres are rounded to the palette (the bounds settle which
-   colours change entry), and pixels get their colour's entry through a 2**24
-   lookup table indexed by the packed colour: one gather over the pixels, never
-   a pixels x K distance matrix. Dithering (:mod:`kmzcodec.dither`) is Pillow's
-   C Floyd-Steinberg against the chosen palette.
+   histogram (or a weighted sample of it), started from the k-means solution;
+   its means are the palette.
+5. Mapping: the centres are rounded to the palette (the k-means bounds settle
+   which colours change entry), and pixels get their colour's entry through a
+   2**24 lookup table indexed by the packed colour (RGBA pixels that are not
+   opaque by binary search): one gather over the pixels, never a pixels x K
+   distance matrix. Dithering (:mod:`kmzcodec.dither`) is Pillow's C
+   Floyd-Steinberg against the chosen palette.
 """
 
 from __future__ import annotations
