@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from .bands import BAND_PIXELS
 from .errors import KmzError
 
 
@@ -62,7 +63,7 @@ class QuantizerSettings:
     exact_1d_limit: int = 256
     #: Pixels per band when counting colours (each band is sorted on its own, on
     #: its own thread; the memory stays the pixels, the indices and one table).
-    histogram_band: int = 1 << 20
+    histogram_band: int = BAND_PIXELS
     #: k-d tree queries of fewer points than this run on one thread (scipy starts
     #: Python threads per query, which costs more than it saves on small ones).
     threaded_query: int = 1 << 14
