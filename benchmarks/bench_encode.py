@@ -27,6 +27,7 @@ Exit status 1 when a target of the encoder issue is missed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import shutil
@@ -47,6 +48,7 @@ import _corpus  # noqa: E402
 
 import kmzcodec  # noqa: E402
 from kmzcodec import metrics, quantize  # noqa: E402
+from kmzcodec.settings import DEFAULT_SETTINGS  # noqa: E402
 
 PNGQUANT = "pngquant"
 
@@ -208,6 +210,10 @@ def notebook(path: Path, ks: list[int]) -> list[dict]:
     return rows
 
 
+#: The reference of :func:`precision`: no grids, every colour in the seeding sample, Lloyd to convergence.
+UNBINNED = dataclasses.replace(DEFAULT_SETTINGS, levels=(), seed_sample_per_cluster=1 << 30, exact_steps=300)
+
+
 def precision(paths: list[Path], ks: list[int]) -> list[dict]:
     """PSNR of the default (sampled seeds, binned grids) against k-means on the exact colours.
 
@@ -220,12 +226,7 @@ def precision(paths: list[Path], ks: list[int]) -> list[dict]:
         pixels = kmzcodec.pixels.to_pixels(image)
         for k in ks:
             fast = quantize.quantize(pixels, k)
-            saved = (quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS)
-            try:
-                quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = (), 1 << 30, 300
-                exact = quantize.quantize(pixels, k)
-            finally:
-                quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = saved
+            exact = quantize.quantize(pixels, k, settings=UNBINNED)
             row = {
                 "image": path.name,
                 "k": k,

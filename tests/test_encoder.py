@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 import kmzcodec
 from kmzcodec import autok, metrics, pixels, quantize
 from kmzcodec.encoder import encode_details
+from kmzcodec.settings import DEFAULT_SETTINGS
 
 
 def photo(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
@@ -57,12 +59,11 @@ def test_binning_costs_less_than_a_tenth_of_a_db() -> None:
     # Large enough that the coarse-to-fine grids and the seeding sample are used.
     pixels = photo(256, 320, seed=3)
     fast = quantize.quantize(pixels, 64)
-    saved = (quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS)
-    try:
-        quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = (), 1 << 30, 300
-        exact = quantize.quantize(pixels, 64)
-    finally:
-        quantize.LEVELS, quantize.SEED_SAMPLE_PER_CLUSTER, quantize.EXACT_STEPS = saved
+    # No grids, every colour in the seeding sample, Lloyd to convergence.
+    unbinned = dataclasses.replace(
+        DEFAULT_SETTINGS, levels=(), seed_sample_per_cluster=1 << 30, exact_steps=300
+    )
+    exact = quantize.quantize(pixels, 64, settings=unbinned)
     assert (
         metrics.psnr(pixels, fast.palette[fast.indices])
         >= metrics.psnr(pixels, exact.palette[exact.indices]) - 0.1

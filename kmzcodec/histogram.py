@@ -1,0 +1,117 @@
+"""The distinct colours of an image with their pixel counts, and the way back to pixels.
+
+RGB and RGBA pixels are packed into 32-bit keys (:func:`pack`) and counted a
+band of rows at a time; a label per distinct colour goes back to a label per
+pixel through a lookup table indexed by the packed colour, one gather over the
+pixels, never a pixels x K distance matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bands import map_bands
+
+
+@dataclass
+class Histogram:
+    """The distinct colours of an image, their pixel counts, and the way back to pixels."""
+
+    colors: np.ndarray  # (n, channels) uint8, sorted
+    counts: np.ndarray  # (n,) pixel counts
+    to_pixels: Callable[[np.ndarray], np.ndarray]  # a label per colour -> (H, W) labels
+
+
+def histogram(pixels: np.ndarray, band: int) -> Histogram:
+    """The histogram of (H, W, 1|3|4) uint8 pixels, counted ``band`` pixels at a time."""
+    if pixels.shape[2] == 1:
+        return _histogram_grey(pixels[:, :, 0])
+    return _histogram_color(pixels, band)
+
+
+def _histogram_grey(values: np.ndarray) -> Histogram:
+    counts = np.bincount(values.ravel(), minlength=256)
+    present = np.flatnonzero(counts)
+
+    def to_pixels(labels: np.ndarray) -> np.ndarray:
+        lut = np.zeros(256, dtype=labels.dtype)
+        lut[present] = labels
+        return lut[values]
+
+    return Histogram(present.astype(np.uint8)[:, None], counts[present], to_pixels)
+
+
+def pack(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3|4) uint8 -> (H, W) uint32 keys, little-endian: R | G << 8 | B << 16 | A << 24.
+
+    RGB pixels get A = 0, so an RGB key is below 2**24 and indexes a table;
+    fully transparent RGBA pixels all get key 0.
+    """
+    height, width, channels = pixels.shape
+    if channels == 4:
+        keys = np.ascontiguousarray(pixels).view(np.uint32)[:, :, 0].copy()
+        keys[keys < 1 << 24] = 0  # alpha 0: the colour is invisible, one key for all
+        return keys
+    keys = np.empty((height, width), dtype=np.uint32)
+    planes = keys.view(np.uint8).reshape(height, width, 4)
+    for channel in range(3):  # a plane at a time: several times faster than one (H, W, 3) copy
+        planes[:, :, channel] = pixels[:, :, channel]
+    planes[:, :, 3] = 0
+    return keys
+
+
+def _merge_counts(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One sorted, unique (keys, counts) table from several such tables (emptied as they are read)."""
+    if len(tables) == 1:
+        return tables.pop()
+    keys = np.concatenate([keys for keys, _ in tables])
+    counts = np.concatenate([counts for _, counts in tables])
+    tables.clear()  # the bands' tables go before the sort's copies come
+    order = np.argsort(keys, kind="stable")  # a merge of sorted runs
+    keys = keys[order]
+    counts = counts[order]
+    del order
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(counts, starts)
+
+
+def _histogram_color(pixels: np.ndarray, band: int) -> Histogram:
+    """RGB and RGBA: sorted packed keys, counted a band of ``band`` pixels at a time.
+
+    Working in bands keeps the memory to the pixels, the indices and a 2**24
+    lookup table (no full-size key array or sort copy). Pixels go back through
+    that table, indexed by the packed colour; RGBA pixels that are not opaque
+    (usually few) are found by binary search instead.
+    """
+    height, width, channels = pixels.shape
+
+    def count(top: int, bottom: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.unique(pack(pixels[top:bottom]), return_counts=True)
+
+    distinct, counts = _merge_counts(map_bands(count, height, width, band))
+    colors = distinct.view(np.uint8).reshape(-1, 4)[:, :channels]
+    opaque = np.uint32(0xFF000000 if channels == 4 else 0)
+
+    def to_pixels(labels: np.ndarray) -> np.ndarray:
+        lut = np.zeros(1 << 24, dtype=labels.dtype)
+        plain = distinct >= opaque
+        lut[distinct[plain] & 0xFFFFFF] = labels[plain]
+        out = np.empty((height, width), dtype=labels.dtype)
+
+        def look_up(top: int, bottom: int) -> None:
+            keys = pack(pixels[top:bottom])
+            if channels == 3:  # keys are below 2**24
+                np.take(lut, keys, out=out[top:bottom], mode="clip")
+                return
+            found = lut[keys & 0xFFFFFF]
+            rest = keys < opaque
+            found[rest] = labels[np.searchsorted(distinct, keys[rest])]
+            out[top:bottom] = found
+
+        map_bands(look_up, height, width)
+        return out
+
+    return Histogram(colors, counts, to_pixels)

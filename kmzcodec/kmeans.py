@@ -1,0 +1,222 @@
+"""Weighted k-means of a colour histogram: seeding, coarse-to-fine Lloyd, and exact 1-D.
+
+- Seeding: weighted greedy k-means++ on a sample of the colours drawn by pixel
+  count, converged by Lloyd on that sample (several starts for small palettes);
+  large palettes on small histograms seed on every colour instead.
+- Refinement: Lloyd (:mod:`kmzcodec.lloyd`) on grids of cells, coarse to fine
+  (each cell the weighted mean of its colours), then on the exact colours, each
+  stage starting from the centres and the bounds of the one before.
+- Grey: the exact optimum by dynamic programming over the (at most 256) values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, query, tree
+from .settings import QuantizerSettings
+
+
+def cells_of(colors: np.ndarray, level: int) -> np.ndarray:
+    """Cell number (dense, 0..m-1) of each colour on a grid of ``level`` bits per channel."""
+    shift = np.uint8(8 - level)
+    ids = np.zeros(len(colors), dtype=np.int32)  # level * channels <= 28 bits
+    for channel in range(colors.shape[1]):
+        ids <<= level
+        ids |= colors[:, channel] >> shift
+    bins = 1 << (level * colors.shape[1])
+    if bins > 1 << 22:
+        return np.unique(ids, return_inverse=True)[1]
+    occupied = np.zeros(bins, dtype=bool)
+    occupied[ids] = True
+    dense = np.cumsum(occupied, dtype=np.int32)
+    dense -= 1
+    return dense[ids]
+
+
+def merge_cells(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean point and total weight of each cell."""
+    mass, sums = cluster_sums(by_column(points), weights, cells, int(cells.max()) + 1)
+    return sums / mass[:, None], mass
+
+
+def kmeans_plusplus(
+    points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, trials: int | None = None
+) -> np.ndarray:
+    """Weighted greedy k-means++ (Arthur and Vassilvitskii; scikit-learn's variant).
+
+    Each new centre is the best, by weighted inertia, of ``trials`` (default
+    2 + ln k, as scikit-learn) candidates drawn in proportion to weight x squared distance to the nearest
+    centre so far. Written here rather than taken from scikit-learn because
+    importing ``sklearn.cluster`` costs about 1.6 s, more than a whole 4 MP
+    encode; it runs as fast as scikit-learn's and starts k-means as well.
+    """
+    trials = trials or 2 + int(np.log(k))
+    # Distances in float32 (the sampling sums stay float64): half the memory
+    # traffic of the hot loop; rounding only matters between near-equal candidates.
+    single = points.astype(np.float32)
+    columns = by_column(single)
+    mass = weights.astype(np.float32)
+    centers = np.empty((k, points.shape[1]))
+    first = rng.choice(len(points), p=weights / weights.sum())
+    centers[0] = points[first]
+    closest = ((single - single[first]) ** 2).sum(axis=1)
+    distances = np.empty((trials, len(points)), dtype=np.float32)
+    scratch = np.empty_like(distances)
+    for c in range(1, k):
+        cumulative = np.cumsum(weights * closest)
+        picks = np.searchsorted(cumulative, rng.random(trials) * cumulative[-1], side="right")
+        np.minimum(picks, len(points) - 1, out=picks)
+        candidates = single[picks]
+        np.subtract(columns[0][None, :], candidates[:, 0, None], out=distances)
+        np.square(distances, out=distances)
+        for d in range(1, len(columns)):
+            np.subtract(columns[d][None, :], candidates[:, d, None], out=scratch)
+            np.square(scratch, out=scratch)
+            distances += scratch
+        np.minimum(distances, closest, out=distances)
+        best = int(np.argmin(distances @ mass))
+        closest = distances[best].copy()
+        centers[c] = points[picks[best]]
+    return centers
+
+
+def seed_centers(
+    points: np.ndarray, weights: np.ndarray, k: int, seed: int, settings: QuantizerSettings
+) -> np.ndarray:
+    """Starting centres from a weighted sample of the colours.
+
+    k-means++ runs on ``seed_sample_per_cluster`` * k colours drawn in proportion to
+    their pixel counts (a grid of cells would be cheaper, but merges exactly the
+    dense regions that need many entries), then Lloyd converges on that sample.
+    Large palettes on histograms of at most ``seed_all_limit`` colours seed on all
+    of them instead. Small palettes are cheap to try several times: the start
+    with the lowest inertia wins. Above 1,024 entries k-means++ (O(n k)) is replaced by the
+    weight-proportional sample itself.
+    """
+    rng = np.random.default_rng(seed)
+    size = max(settings.seed_sample_per_cluster * k, settings.seed_sample_work // k)
+    if k > settings.small_palette and size < len(points) <= settings.seed_all_limit:
+        # Few colours: seed on all of them (the stages after refine on them anyway).
+        return kmeans_plusplus(points, weights, k, rng, settings.seed_all_trials)
+    if size < len(points):
+        drawn, counts = np.unique(
+            rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True
+        )
+        points, weights = points[drawn], counts.astype(np.float64)
+    if k >= len(points):
+        return points
+    if k > 1024:
+        start = rng.choice(len(points), size=k, replace=False, p=weights / weights.sum())
+        return points[np.sort(start)]
+    tries = 4 if k <= 32 else 2 if k <= 128 else 1
+    best, best_inertia = points[:k], np.inf
+    for _ in range(tries):
+        start = kmeans_plusplus(points, weights, k, rng)
+        centers, _ = lloyd(points, weights, start, settings.seed_steps, settings)
+        distance = query(tree(centers), points, 1, settings)[0]
+        inertia = float(weights @ distance**2)
+        if inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    return best
+
+
+def _steps(points: int, k: int, least: int, settings: QuantizerSettings) -> int:
+    """Lloyd steps for a stage: at least ``least``, more while the stage is cheap.
+
+    A step costs about points x log2(k) (k-d tree queries), so small histograms
+    and small palettes get more steps within the same ``step_budget``, up to
+    ``max_steps`` (``small_palette_max_steps`` for small palettes).
+    """
+    affordable = int(settings.step_budget / (points * max(1.0, np.log2(k))))
+    most = settings.small_palette_max_steps if k <= settings.small_palette else settings.max_steps
+    return max(least, min(most, affordable))
+
+
+def kmeans_1d(points: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """The optimal weighted k-means of one-dimensional points (grey images), k < len(points).
+
+    Optimal clusters of sorted values are runs, so dynamic programming over the
+    (at most ``exact_1d_limit``) distinct values finds the global minimum of the
+    weighted squared error exactly, as Ckmeans.1d.dp does; Lloyd's local
+    optima on grey photographs differ by up to 0.25 dB with the seed.
+    """
+    order = np.argsort(points[:, 0], kind="stable")
+    values, mass = points[order, 0], weights[order]
+    zero = np.zeros(1)
+    total = np.concatenate([zero, np.cumsum(mass)])
+    first = np.concatenate([zero, np.cumsum(mass * values)])
+    second = np.concatenate([zero, np.cumsum(mass * values**2)])
+    n = len(values)
+    # cost[i, j]: squared error of the run of values i..j-1 around its mean.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        span = total[None, :] - total[:, None]
+        linear = first[None, :] - first[:, None]
+        cost = second[None, :] - second[:, None] - linear**2 / span
+    cost[np.tril_indices(n + 1)] = np.inf  # empty or reversed runs
+    np.maximum(cost, 0, out=cost)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    starts = np.zeros((k, n + 1), dtype=np.intp)
+    for run in range(k):
+        totals = best[:, None] + cost
+        starts[run] = np.argmin(totals, axis=0)
+        best = totals[starts[run], np.arange(n + 1)]
+    bounds = [n]
+    for run in range(k - 1, -1, -1):
+        bounds.append(int(starts[run, bounds[-1]]))
+    edges = np.array(bounds[::-1])
+    return ((first[edges[1:]] - first[edges[:-1]]) / (total[edges[1:]] - total[edges[:-1]]))[:, None]
+
+
+def kmeans(
+    points: np.ndarray,
+    weights: np.ndarray,
+    colors: np.ndarray,
+    k: int,
+    seed: int,
+    settings: QuantizerSettings,
+) -> tuple[np.ndarray, Bounds | None]:
+    """Weighted k-means centres: seeded on a sample, refined on finer and finer grids.
+
+    ``colors`` are the uint8 colours behind ``points``: the grids (``levels``) are cut
+    in them, whatever space the points are in. Each grid's cells carry the
+    weighted mean of their colours, and each stage inherits the bounds of the
+    one before. A grid barely smaller than the full histogram is skipped, and so
+    is any stage larger than ``stage_limit`` points (noisy photographs with a
+    million colours: their clusters are wide, so a coarser grid already places
+    the centres well). Also returns bounds for ``points`` when the exact stage
+    ran (None otherwise).
+    """
+    if points.shape[1] == 1 and len(points) <= settings.exact_1d_limit:
+        return kmeans_1d(points, weights, k), None
+    centers = seed_centers(points, weights, k, seed, settings)
+    bounds: Bounds | None = None
+    coarse = np.empty(0)  # points of the last stage run
+    cells_of_coarse = np.empty(0, dtype=np.int32)  # its cell number for each colour
+
+    def carried(stage_points: np.ndarray, cells: np.ndarray) -> Bounds | None:
+        """The last stage's bounds moved onto ``stage_points`` (one per cell, or per colour)."""
+        if bounds is None:
+            return None
+        parent = np.empty(len(stage_points), dtype=np.intp)
+        parent[cells] = cells_of_coarse
+        return bounds.inherited(parent, distance_to(by_column(stage_points), None, coarse, parent))
+
+    for level, least_steps in settings.levels:
+        cells = cells_of(colors, level)
+        count = int(cells.max()) + 1
+        if count > settings.stage_limit:
+            break  # finer grids only have more cells
+        if k < count < 0.8 * len(points):
+            stage_points, stage_weights = merge_cells(points, weights, cells)
+            steps = _steps(count, k, least_steps, settings)
+            centers, bounds = lloyd(
+                stage_points, stage_weights, centers, steps, settings, carried(stage_points, cells)
+            )
+            coarse, cells_of_coarse = stage_points, cells
+    if len(points) > settings.stage_limit:
+        return centers, None  # bounds for so many colours would cost more memory than a look-up
+    steps = _steps(len(points), k, settings.exact_steps, settings)
+    everything = np.arange(len(points), dtype=np.int32)
+    return lloyd(points, weights, centers, steps, settings, carried(points, everything))
