@@ -440,14 +440,7 @@ def _block_means(image: Image.Image, mode: str, side: int = 8) -> np.ndarray:
 @pytest.mark.parametrize(
     "mode",
     [
-        pytest.param(
-            "L",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="quantize._dither hands Pillow an L image, whose convert('P', palette) copies grey "
-                "values as indices: every pixel folds to entry 0 (dither grey as RGB instead)",
-            ),
-        ),
+        "L",
         "RGBA",
     ],
 )
