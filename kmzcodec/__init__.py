@@ -12,6 +12,8 @@ from .encoder import encode, save
 from .errors import KmzError
 from .format import DEFAULT_MAX_PIXELS, MAX_COLORS
 from .image import decode
+from .palettes import Palette, fit_palette
+from .palettes import load as load_palette
 from .plugin import register
 
 __version__ = "0.1.0"
@@ -23,9 +25,12 @@ __all__ = [
     "MAX_COLORS",
     "Header",
     "KmzError",
+    "Palette",
     "__version__",
     "decode",
     "encode",
+    "fit_palette",
+    "load_palette",
     "register",
     "save",
 ]

@@ -14,6 +14,7 @@ from . import autok, container, fileio
 from .errors import KmzError
 from .format import ColorSpace, Compression, Method
 from .options import check_encode, check_overwrite, check_path
+from .palettes import Palette
 from .pixels import to_pixels
 from .quantize import Quantized, Quantizer
 
@@ -85,6 +86,7 @@ def encode_details(
     min_ssim: float | None = None,
     max_bytes: int | None = None,
     value_range: tuple[float, float] | None = None,
+    palette: Palette | str | os.PathLike[str] | np.ndarray | None = None,
 ) -> Encoded:
     """:func:`encode`, also returning the palette and indices it chose (and so K)."""
     checked = check_encode(
@@ -100,7 +102,13 @@ def encode_details(
         min_ssim=min_ssim,
         max_bytes=max_bytes,
         value_range=value_range,
+        palette=palette,
     )
+    if checked.palette is not None and checked.colors not in (DEFAULT_COLORS, len(checked.palette)):
+        raise KmzError(
+            f"colors={checked.colors} disagrees with the {len(checked.palette)}-entry palette given",
+            "bad-option",
+        )
 
     def write(quantized: Quantized) -> bytes:
         return container.write(
@@ -117,6 +125,11 @@ def encode_details(
         )
 
     # A range given for an 8-bit palette image is refused by to_pixels, not ignored here.
+    if checked.palette is not None:
+        onto = Quantizer(to_pixels(image, checked.value_range), colorspace=checked.colorspace)
+        quantized = onto.remap(checked.palette.entries, dither=checked.dither)
+        del onto
+        return Encoded(write(quantized), quantized)
     given = None
     if isinstance(image, Image.Image) and isinstance(checked.colors, int) and checked.value_range is None:
         given = _palette_image(image, checked.colors)
@@ -160,6 +173,7 @@ def encode(
     min_ssim: float | None = None,
     max_bytes: int | None = None,
     value_range: tuple[float, float] | None = None,
+    palette: Palette | str | os.PathLike[str] | np.ndarray | None = None,
 ) -> bytes:
     """Encode an image (PIL image in any mode, or a numpy array) as ``.kmz`` bytes.
 
@@ -178,6 +192,14 @@ def encode(
     float: 0..1, clipped; see :mod:`kmzcodec.pixels`); ``value_range=(low,
     high)`` says otherwise for deep samples, mapping low..high onto 0..255
     (refused for 8-bit input, which is on that scale already).
+
+    ``palette`` maps the image onto a palette given instead of clustering one:
+    a :class:`kmzcodec.Palette` (e.g. from :func:`kmzcodec.fit_palette`, one
+    palette for many images or frames), a path to a ``.kmz``, image, GIMP
+    ``.gpl`` or ``#rrggbb`` file (:func:`kmzcodec.load_palette`), or an array
+    of K grey, RGB or RGBA entries. The file keeps the palette exactly, every
+    entry in its order; ``dither`` and ``colorspace`` (where distances are
+    measured) apply.
     Every option is checked before any work is done: a wrong type or value
     raises :class:`KmzError` with reason "bad-option" (:mod:`kmzcodec.options`).
     """
@@ -195,6 +217,7 @@ def encode(
         min_ssim=min_ssim,
         max_bytes=max_bytes,
         value_range=value_range,
+        palette=palette,
     ).data
 
 

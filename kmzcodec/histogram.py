@@ -115,3 +115,52 @@ def _histogram_color(pixels: np.ndarray, band: int) -> Histogram:
         return out
 
     return Histogram(colors, counts, to_pixels)
+
+
+@dataclass(frozen=True)
+class ColorCounts:
+    """How many pixels of each colour one or more images have: a summary that adds up.
+
+    ``keys`` are sorted, distinct RGBA keys as :func:`pack` makes them but with
+    alpha 255 for opaque colours (so RGB, grey and RGBA images share one key
+    space; every fully transparent pixel is key 0), ``counts`` their pixel
+    counts. Merging adds counts of equal keys: integers, so the result is the
+    same in any order or grouping — computed in one process, in workers or on
+    a cluster. ``grey`` says every image counted was grey.
+    """
+
+    keys: np.ndarray  # (n,) uint32, sorted, distinct
+    counts: np.ndarray  # (n,) int64
+    grey: bool
+
+    @staticmethod
+    def merge(many: list[ColorCounts]) -> ColorCounts:
+        if not many:
+            raise ValueError("nothing to merge")
+        keys, counts = _merge_counts([(part.keys, part.counts) for part in many])
+        return ColorCounts(keys, counts.astype(np.int64, copy=False), all(part.grey for part in many))
+
+    @property
+    def colors(self) -> np.ndarray:
+        """(n, 1|3|4) uint8: grey when every image was, RGB when every colour is opaque, else RGBA."""
+        rgba = self.keys.view(np.uint8).reshape(-1, 4)
+        if (rgba[:, 3] == 255).all():
+            return rgba[:, :1] if self.grey else rgba[:, :3]
+        return rgba
+
+
+def color_counts(pixels: np.ndarray, band: int) -> ColorCounts:
+    """The :class:`ColorCounts` of (H, W, 1|3|4) uint8 pixels, counted ``band`` pixels at a time."""
+    height, width, channels = pixels.shape
+    if channels == 1:
+        counts = np.bincount(pixels.ravel(), minlength=256)
+        present = np.flatnonzero(counts).astype(np.uint32)
+        keys = present | present << 8 | present << 16 | np.uint32(0xFF000000)
+        return ColorCounts(keys, counts[present].astype(np.int64), True)
+    opaque = np.uint32(0xFF000000 if channels == 3 else 0)
+
+    def count(top: int, bottom: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.unique(pack(pixels[top:bottom]) | opaque, return_counts=True)
+
+    keys, counts = _merge_counts(map_bands(count, height, width, band))
+    return ColorCounts(keys, counts.astype(np.int64, copy=False), False)

@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import numpy as np
 
 from .colorspace import SPACES
 from .errors import KmzError
 from .format import MAX_BITS, MAX_COLORS, Compression
+
+if TYPE_CHECKING:
+    from .palettes import Palette
 
 #: Clustering methods (``encode(method=...)``).
 METHODS: tuple[str, ...] = ("kmeans", "gmm")
@@ -216,6 +219,19 @@ class Checked:
     min_ssim: float | None
     max_bytes: int | None
     value_range: tuple[float, float] | None
+    palette: Palette | None = None
+
+
+def check_palette(value: object) -> Palette | None:
+    """A palette to map onto instead of clustering: a Palette, a path, an image or an array."""
+    from .palettes import as_palette
+
+    if value is None:
+        return None
+    try:
+        return as_palette(value)
+    except KmzError as error:  # a file that cannot be read or parsed is a bad value of this option
+        raise KmzError(f"palette: {error}", "bad-option") from None
 
 
 def check_encode(
@@ -232,6 +248,7 @@ def check_encode(
     min_ssim: object,
     max_bytes: object,
     value_range: object,
+    palette: object = None,
 ) -> Checked:
     """Check every option of :func:`kmzcodec.encode` before any work is done (defaults live there)."""
     checked_method, checked_dither = check_method(method), check_dither(dither)
@@ -248,7 +265,13 @@ def check_encode(
         min_ssim=check_min_ssim(min_ssim),
         max_bytes=check_max_bytes(max_bytes),
         value_range=check_value_range(value_range),
+        palette=check_palette(palette),
     )
+    if checked.palette is not None:
+        if checked.colors == "auto" or checked.method != "kmeans":
+            raise _fail("a given palette is used as it is: colors='auto' and method='gmm' do not apply")
+        if checked.dither and len(checked.palette) > DITHER_MAX_COLORS:
+            raise _fail(f"dithering works with at most {DITHER_MAX_COLORS} colours, the palette has more")
     targets = [name for name in ("min_psnr", "min_ssim", "max_bytes") if getattr(checked, name) is not None]
     if targets and checked.colors != "auto":
         raise _fail(f"{' and '.join(targets)} go with colors='auto', not colors={checked.colors}")

@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from . import histogram
 from .errors import KmzError
 from .format import MAGIC, MAX_COLORS
+from .histogram import ColorCounts
+from .settings import DEFAULT_SETTINGS
 
 #: The most colours an image may have to be taken as a palette (the format's K limit).
 MAX_IMAGE_COLORS = MAX_COLORS
@@ -239,3 +243,75 @@ def as_palette(value: object) -> Palette:
         f"palette must be a Palette, a path, an image or an array of entries, not {type(value).__name__}",
         "bad-option",
     )
+
+
+def _pixels(image: object, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    from .pixels import to_pixels
+
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as opened:
+                return to_pixels(opened, value_range)
+        except (OSError, SyntaxError, UnidentifiedImageError) as error:
+            raise KmzError(f"cannot read image {image}: {error}", "bad-input") from None
+    return to_pixels(image, value_range)  # type: ignore[arg-type]
+
+
+def color_counts(image: object, *, value_range: tuple[float, float] | None = None) -> ColorCounts:
+    """The colour counts of one image (a PIL image, an array or a path), for :func:`fit`.
+
+    Small (one row per distinct colour) and mergeable with
+    :meth:`ColorCounts.merge`: the map step of a shared palette.
+    """
+    return histogram.color_counts(_pixels(image, value_range), DEFAULT_SETTINGS.histogram_band)
+
+
+def fit(
+    counts: ColorCounts,
+    colors: int = 256,
+    *,
+    method: str = "kmeans",
+    colorspace: str = "rgb",
+    seed: int = 0,
+) -> Palette:
+    """One palette of at most ``colors`` entries for the merged counts of many images.
+
+    The reduce step of a shared palette: the same clustering
+    :func:`kmzcodec.encode` runs on one image's histogram, run once on the
+    merged one. Grey when every image was grey, RGBA when any has alpha.
+    """
+    from . import options
+    from .quantize import cluster
+
+    options.check_quantizer(method, colorspace, seed)
+    colors = int(options.check_colors(colors, method=method, dither=False, auto=False))  # type: ignore[arg-type]
+    if not isinstance(counts, ColorCounts):
+        raise KmzError(f"fit takes ColorCounts, not {type(counts).__name__}", "bad-option")
+    distinct = counts.colors
+    if len(distinct) <= colors:
+        return Palette(distinct)
+    palette, _ = cluster(distinct, counts.counts, colors, method, colorspace, int(seed))
+    return Palette(palette)
+
+
+def fit_palette(
+    images: Iterable[object],
+    colors: int = 256,
+    *,
+    method: str = "kmeans",
+    colorspace: str = "rgb",
+    seed: int = 0,
+) -> Palette:
+    """One palette for many images or animation frames (PIL images, arrays or paths).
+
+    Each image's colours are counted on its own, the counts merged, and the
+    palette clustered once (:func:`color_counts`, :meth:`ColorCounts.merge`,
+    :func:`fit`); ``encode(image, palette=...)`` then maps each image onto it.
+    """
+    merged: ColorCounts | None = None
+    for image in images:
+        counts = color_counts(image)
+        merged = counts if merged is None else ColorCounts.merge([merged, counts])
+    if merged is None:
+        raise KmzError("fit_palette needs at least one image", "bad-option")
+    return fit(merged, colors, method=method, colorspace=colorspace, seed=seed)

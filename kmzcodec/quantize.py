@@ -156,36 +156,100 @@ class Quantizer:
         """A palette of at most ``colors`` entries and the index of every pixel."""
         dither = options.check_dither(dither)
         colors = int(options.check_colors(colors, method=self.method, dither=dither, auto=False))
-        hist, channels = self._histogram, self.pixels.shape[2]
+        hist = self._histogram
         dtype = _index_dtype(colors)
         labels: np.ndarray
         if len(hist.colors) <= colors:
             palette, labels, used = hist.colors, np.arange(len(hist.colors), dtype=dtype), "exact"
         else:
-            # Fully transparent pixels (all one key, 0, the smallest) keep an entry
-            # of their own unless K = 1 leaves no room for one.
-            reserved = channels == 4 and colors > 1 and not hist.colors[0].any()
-            clustered = slice(1, None) if reserved else slice(None)
-            points = _to_space(hist.colors[clustered], self.colorspace)
-            weights = hist.counts[clustered].astype(np.float64)
-            fit = gmm if self.method == "gmm" else kmeans
-            centers, bounds = fit(
-                points, weights, hist.colors[clustered], colors - int(reserved), self.seed, self.settings
+            palette, labels = cluster(
+                hist.colors, hist.counts, colors, self.method, self.colorspace, self.seed, self.settings
             )
-            labels = np.zeros(len(hist.colors), dtype=dtype)
-            palette, labels[clustered] = _assign(
-                points, centers, bounds, self.colorspace, channels, self.settings
-            )
-            del points, weights, centers, bounds  # before the pixel-sized mapping below
-            if reserved:
-                palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
-                labels[0] = len(palette) - 1
             used = self.method
-        indices = hist.to_pixels(labels)
+        indices = hist.to_pixels(labels.astype(dtype, copy=False))
         dithered = dither and used != "exact"
         if dithered:
             indices = error_diffusion(self.pixels, palette, indices)
         return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
+
+    def remap(self, palette: np.ndarray, *, dither: bool = False) -> Quantized:
+        """Every pixel onto the nearest entry of a given palette (K x 1|3|4 uint8).
+
+        Distances are measured in this quantizer's colour space, over alpha too
+        when the palette has it (images without alpha count as opaque); grey
+        palettes and grey images are compared as RGB. With a palette that has
+        no alpha the result is opaque.
+        """
+        dither = options.check_dither(dither)
+        if dither and len(palette) > options.DITHER_MAX_COLORS:
+            raise KmzError(f"dithering works with at most {options.DITHER_MAX_COLORS} colours", "bad-option")
+        hist = self._histogram
+        width = _common_channels(hist.colors.shape[1], palette.shape[1])
+        labels = (
+            nearest(
+                _to_space(_widen(hist.colors, width), self.colorspace),
+                _to_space(_widen(palette, width), self.colorspace),
+                self.settings,
+            )
+            if len(palette) > 1
+            else np.zeros(len(hist.colors), dtype=np.intp)
+        )
+        dtype = _index_dtype(len(palette))
+        indices = hist.to_pixels(labels.astype(dtype))
+        if dither and len(palette) > 1:
+            indices = error_diffusion(_widen(self.pixels, width), _widen(palette, width), indices)
+        return Quantized(palette, indices.astype(dtype, copy=False), "given", self.colorspace, dither)
+
+
+def _common_channels(image: int, palette: int) -> int:
+    """Channels two kinds of colour are compared in: grey with grey, else RGB; RGBA if either has alpha."""
+    if image == palette == 1:
+        return 1
+    return 4 if 4 in (image, palette) else 3
+
+
+def _widen(values: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 colours or pixels (..., 1|3|4) -> (..., channels): grey repeated, alpha 255 added or dropped."""
+    have = values.shape[-1]
+    if have == channels:
+        return values
+    if have == 1:
+        values = np.repeat(values, 3, axis=-1)
+    if channels == 4:
+        opaque = np.full((*values.shape[:-1], 1), 255, dtype=np.uint8)
+        return np.concatenate([values[..., :3], opaque], axis=-1)
+    return np.ascontiguousarray(values[..., :3])
+
+
+def cluster(
+    colors: np.ndarray,
+    counts: np.ndarray,
+    k: int,
+    method: str,
+    colorspace: str,
+    seed: int,
+    settings: QuantizerSettings = DEFAULT_SETTINGS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A palette of at most ``k`` entries for a histogram of more than ``k`` distinct colours.
+
+    ``colors`` (n, 1|3|4) uint8, sorted as :mod:`kmzcodec.histogram` sorts them,
+    with their pixel ``counts``; returns the palette and each colour's entry.
+    Fully transparent pixels (all one colour, (0, 0, 0, 0), the smallest) keep
+    an entry of their own unless K = 1 leaves no room for one.
+    """
+    channels = colors.shape[1]
+    reserved = channels == 4 and k > 1 and not colors[0].any()
+    clustered = slice(1, None) if reserved else slice(None)
+    points = _to_space(colors[clustered], colorspace)
+    weights = counts[clustered].astype(np.float64)
+    fit = gmm if method == "gmm" else kmeans
+    centers, bounds = fit(points, weights, colors[clustered], k - int(reserved), seed, settings)
+    labels = np.zeros(len(colors), dtype=np.intp)
+    palette, labels[clustered] = _assign(points, centers, bounds, colorspace, channels, settings)
+    if reserved:
+        palette = np.vstack([palette, np.zeros((1, 4), dtype=np.uint8)])
+        labels[0] = len(palette) - 1
+    return palette, labels
 
 
 def quantize(

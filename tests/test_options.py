@@ -41,6 +41,18 @@ TABLE: dict[str, tuple[list[Any], list[Any]]] = {
         ["0..4095", 4095, (0, "x"), (True, 5), {0: 1, 1: 2}],
         [(5, 5), (10, 0), (0, math.inf), (0, math.nan), (0, 1, 2), ()],
     ),
+    "palette": (
+        [5, b"#000000", 1.5, True],
+        [
+            np.zeros((0, 3)),
+            [[1, 2]],
+            np.full((2, 3), 300),
+            "/nonexistent/palette.gpl",
+            {"palette": [[0, 0, 0], [9, 9, 9]], "colors": 16},
+            {"palette": [[0, 0, 0], [9, 9, 9]], "colors": "auto"},
+            {"palette": [[0, 0, 0], [9, 9, 9]], "method": "gmm"},
+        ],
+    ),
 }
 #: Options that only mean something with colors="auto": their bad values are tried
 #: there, so that the error is about the value and not about the missing "auto".

@@ -127,3 +127,153 @@ def test_palette_is_read_only_and_compares_by_value() -> None:
     assert palette == Palette(ENTRIES.copy()) and hash(palette) == hash(Palette(ENTRIES.copy()))
     assert palette != Palette(ENTRIES[:3])
     assert len(palette) == 4 and "4 RGB entries" in repr(palette)
+
+
+# ---------------------------------------------------------------- mapping onto a given palette
+
+
+def _photo(height: int = 40, width: int = 56, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    smooth = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=-1)
+    return np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
+
+
+def _entries_of(data: bytes) -> np.ndarray:
+    payload = kmzcodec.container.read(data)
+    return np.frombuffer(payload.palette, dtype=np.uint8).reshape(payload.header.colors, -1)
+
+
+def _indices_of(data: bytes) -> np.ndarray:
+    payload = kmzcodec.container.read(data)
+    return kmzcodec.container.indices(payload.header, payload.rows)
+
+
+@pytest.mark.parametrize("colorspace", ["rgb", "oklab"])
+def test_every_pixel_gets_its_nearest_entry_of_the_given_palette(colorspace: str) -> None:
+    pixels = _photo()
+    data = kmzcodec.encode(pixels, palette=ENTRIES, colorspace=colorspace)
+    assert _entries_of(data).tolist() == ENTRIES.tolist()  # kept exactly, in its order
+    assert kmzcodec.decode(data).info["method"] == "given"
+    from kmzcodec import colorspace as spaces
+
+    points = spaces.from_rgb(pixels.reshape(-1, 3).astype(float), colorspace)
+    targets = spaces.from_rgb(ENTRIES.astype(float), colorspace)
+    distances = ((points[:, None, :] - targets[None, :, :]) ** 2).sum(axis=2)
+    chosen = _indices_of(data).reshape(-1)
+    assert np.allclose(distances[np.arange(len(chosen)), chosen], distances.min(axis=1))
+
+
+def test_a_grey_palette_on_a_colour_image_and_an_rgba_palette_on_an_opaque_one() -> None:
+    pixels = _photo()
+    grey = np.array([[0], [85], [170], [255]], dtype=np.uint8)
+    data = kmzcodec.encode(pixels, palette=grey)
+    assert kmzcodec.decode(data).info["palette_kind"] == "grey"
+    expected = np.abs(pixels.reshape(-1, 1, 3).astype(int) - grey.reshape(1, -1, 1)).__pow__(2).sum(axis=2)
+    assert (_indices_of(data).reshape(-1) == expected.argmin(axis=1)).all()
+    rgba = np.array([[0, 0, 0, 0], [255, 255, 255, 255], [250, 10, 10, 255]], dtype=np.uint8)
+    # An opaque image never picks the transparent entry, even where it is darkest.
+    assert 0 not in _indices_of(kmzcodec.encode(np.zeros((4, 4, 3), np.uint8), palette=rgba))
+
+
+def test_dithering_onto_a_given_palette_keeps_region_colours() -> None:
+    ramp = np.repeat(np.linspace(0, 255, 64)[None, :, None], 32, axis=0).repeat(3, axis=2).astype(np.uint8)
+    palette = np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8)
+    plain = np.asarray(kmzcodec.decode(kmzcodec.encode(ramp, palette=palette)).convert("RGB"), float)
+    dithered = np.asarray(
+        kmzcodec.decode(kmzcodec.encode(ramp, palette=palette, dither=True)).convert("RGB"), float
+    )
+    columns = ramp[:, :, 0].astype(float).mean(axis=0)
+    assert (
+        np.abs(dithered[:, :, 0].mean(axis=0) - columns).mean()
+        < np.abs(plain[:, :, 0].mean(axis=0) - columns).mean() / 3
+    )
+
+
+def test_palette_from_a_file_path_and_through_the_plugin(tmp_path: Path) -> None:
+    path = tmp_path / "four.gpl"
+    path.write_text("GIMP Palette\n" + "".join(f"{r} {g} {b}\n" for r, g, b in ENTRIES))
+    pixels = _photo()
+    data = kmzcodec.encode(pixels, palette=str(path))
+    assert data == kmzcodec.encode(pixels, palette=palettes.load(path))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "KMZ", palette=palettes.load(path))
+    assert buffer.getvalue() == data
+
+
+# ---------------------------------------------------------------- one palette for many images
+
+
+def test_a_shared_palette_of_one_image_is_encode_s_own_palette() -> None:
+    pixels = _photo(seed=3)
+    own = _entries_of(kmzcodec.encode(pixels, 16))
+    assert palettes.fit_palette([pixels], 16).entries.tolist() == own.tolist()
+
+
+def test_merged_counts_are_the_same_in_any_order_or_grouping() -> None:
+    images = [_photo(seed=seed) for seed in range(4)]
+    counts = [palettes.color_counts(image) for image in images]
+    one_by_one = palettes.ColorCounts.merge(counts)
+    grouped = palettes.ColorCounts.merge(
+        [palettes.ColorCounts.merge(counts[2:][::-1]), palettes.ColorCounts.merge(counts[:2])]
+    )
+    assert np.array_equal(one_by_one.keys, grouped.keys) and np.array_equal(one_by_one.counts, grouped.counts)
+    assert int(one_by_one.counts.sum()) == sum(image.shape[0] * image.shape[1] for image in images)
+    assert palettes.fit(one_by_one, 32) == palettes.fit(grouped, 32) == palettes.fit_palette(images[::-1], 32)
+
+
+def test_counts_made_in_worker_processes_give_the_same_palette() -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    images = [_photo(seed=seed) for seed in range(3)]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+        counts = list(pool.map(palettes.color_counts, images))
+    assert palettes.fit(palettes.ColorCounts.merge(counts), 24) == palettes.fit_palette(images, 24)
+
+
+def test_shared_palette_kinds() -> None:
+    grey = _photo()[:, :, :1]
+    assert palettes.fit_palette([grey, grey[::-1]], 8).channels == 1
+    assert palettes.fit_palette([grey, _photo()], 8).channels == 3  # any colour image: RGB
+    rgba = np.dstack([_photo(), np.full(_photo().shape[:2], 255, np.uint8)])
+    rgba[:5, :5, 3] = 0
+    shared = palettes.fit_palette([rgba, _photo(seed=1)], 8)
+    assert shared.channels == 4 and [0, 0, 0, 0] in shared.entries.tolist()
+    few = palettes.fit_palette([ENTRIES[None, :, :]], 16)
+    assert sorted(few.entries.tolist()) == sorted(ENTRIES.tolist())  # fewer colours than K: kept exactly
+
+
+def test_fit_palette_errors() -> None:
+    with pytest.raises(kmzcodec.KmzError):
+        palettes.fit_palette([], 16)
+    with pytest.raises(kmzcodec.KmzError):
+        palettes.fit_palette([_photo()], 0)
+    with pytest.raises(kmzcodec.KmzError):
+        palettes.fit_palette(["/nonexistent.png"], 16)
+    with pytest.raises(kmzcodec.KmzError):
+        palettes.fit(np.zeros(3), 16)  # type: ignore[arg-type]
+
+
+def test_kmz_encode_palette(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kmzcodec.cli import main
+
+    source = tmp_path / "photo.png"
+    Image.fromarray(_photo()).save(source)
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.gpl"
+    good.write_text("".join(f"#{r:02x}{g:02x}{b:02x}\n" for r, g, b in ENTRIES))
+    bad.write_text("GIMP Palette\n1 2 3\n4 5\n")
+    out = tmp_path / "photo.kmz"
+    assert main(["encode", str(source), "-o", str(out), "--palette", str(good)]) == 0
+    assert out.read_bytes() == kmzcodec.encode(Image.open(source), palette=ENTRIES)
+    capsys.readouterr()
+    assert main(["encode", str(source), "-o", str(tmp_path / "x.kmz"), "--palette", str(bad)]) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == f"kmz: error: {bad} line 3: expected three numbers 0..255 (R G B), got '4 5'"
+    )
+    assert (
+        main(["encode", str(source), "-o", str(tmp_path / "y.kmz"), "--palette", str(good), "-k", "8"]) == 2
+    )
+    assert not (tmp_path / "x.kmz").exists() and not (tmp_path / "y.kmz").exists()

@@ -197,6 +197,17 @@ def value_range_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def palette_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--palette",
+        default=None,
+        metavar="FILE",
+        help="map onto this palette instead of clustering one: a .kmz, an image (a palette image's "
+        "palette, or the colours of an image of at most 65,536), a GIMP .gpl, or #rrggbb lines "
+        "(default: none)",
+    )
+
+
 def colors_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-k",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .. import palettes
 from ..encoder import DEFAULT_COLORS, Encoded, encode_details
 from .arguments import ENCODER_DEFAULTS
 from .status import UsageError
@@ -31,11 +32,14 @@ class EncodeOptions:
     min_ssim: float | None = None
     max_bytes: int | None = None
     value_range: tuple[float, float] | None = None
+    palette: palettes.Palette | None = None
     resize: tuple[int | None, int | None] | None = None
     mat_key: str | None = None
 
     def describe(self) -> str:
         text = f"{self.method}, {self.colorspace}, {self.compression}"
+        if self.palette is not None:
+            text = f"given {len(self.palette)}-colour palette, {self.colorspace}, {self.compression}"
         return text + (", dithered" if self.dither else "")
 
     def encoder_kwargs(self) -> dict[str, Any]:
@@ -50,6 +54,9 @@ class EncodeOptions:
         }
         if self.value_range is not None:  # only when given: the encoder's own default otherwise
             kwargs["value_range"] = self.value_range
+        if self.palette is not None:
+            kwargs["palette"] = self.palette
+            del kwargs["method"]  # the palette is given, not clustered
         return kwargs
 
 
@@ -76,6 +83,7 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
         level=args.level,
         seed=args.seed,
         value_range=getattr(args, "value_range", None),
+        palette=palettes.load(args.palette) if getattr(args, "palette", None) else None,
         resize=getattr(args, "resize", None),
         mat_key=getattr(args, "mat_key", None),
         **targets,

@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     arguments.colors_argument(parser)
     arguments.value_range_argument(parser)
+    arguments.palette_argument(parser)
     arguments.encoding_arguments(parser)
     arguments.auto_arguments(parser)
     arguments.force_argument(parser, "output")
