@@ -264,33 +264,46 @@ def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
     return values
 
 
-def _compress(
-    raw: bytes | memoryview, compression: Compression, level: int | None
-) -> bytes | bytearray | memoryview:
-    """Stored data; for zlib, ``level=None`` is the fast effort (libdeflate)."""
-    if compression is Compression.ZLIB:
-        if level is None:
-            import deflate as libdeflate  # imported here: only encoding needs it
-
-            return libdeflate.zlib_compress(raw, FAST_LIBDEFLATE_LEVEL)
-        return deflate.compress(raw, level)
-    if compression is Compression.LZMA:
-        preset = DEFAULT_LZMA_PRESET if level is None else level
-        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
-    return raw
-
+#: How the zlib stream is made: ("libdeflate", level) in one pass, or ("zlib", level)
+#: on all cores (deflate.py). An explicit ``level`` is a zlib level.
+Effort = tuple[str, int]
 
 #: Pixels (a few bands of rows spread over the image) the writer's trials compress.
 TRIAL_PIXELS = 1 << 17
-#: With no level given, the zlib stream is made by libdeflate at FAST_LIBDEFLATE_LEVEL
-#: (as small as zlib's level 6 and 2-3x faster), or by zlib at THOROUGH_ZLIB_LEVEL
-#: (on all cores, deflate.py) when the trial shows that saves at least
-#: THOROUGH_MIN_GAIN of the size. Level 9 costs several times the fast effort; on
-#: photographs at K = 256 it saves under 1 %, on smooth illustrations and mid-size
-#: palettes 5-25 % (README, "File size"). An explicit level is a zlib level.
+#: With no level given, the zlib stream is made in one of three ways, chosen by a
+#: trial on a sample (benchmarks/bench_size.py and bench_encode.py --profile hold
+#: the measurements behind the numbers):
+#: - libdeflate at FAST_LIBDEFLATE_LEVEL: about as small as zlib 9 on most
+#:   photographs at K = 256, and 15-25x faster;
+#: - libdeflate at STRONG_LIBDEFLATE_LEVEL when, on the sample, it is at least
+#:   STRONG_MIN_GAIN smaller than the fast level (photographs at small K: within
+#:   1-2.5 % of zlib 9, at a fifth of its time);
+#: - zlib at THOROUGH_ZLIB_LEVEL when the strong level's gain reaches
+#:   THOROUGH_MIN_GAIN: smooth illustrations and graphics, where zlib's deep
+#:   match search saves another 2-8 % over libdeflate 9 and 10-30 % over level 6.
 FAST_LIBDEFLATE_LEVEL = 6
+STRONG_LIBDEFLATE_LEVEL = 9
 THOROUGH_ZLIB_LEVEL = 9
-THOROUGH_MIN_GAIN = 0.015
+STRONG_MIN_GAIN = 0.015
+THOROUGH_MIN_GAIN = 0.07
+_FAST: Effort = ("libdeflate", FAST_LIBDEFLATE_LEVEL)
+_STRONG: Effort = ("libdeflate", STRONG_LIBDEFLATE_LEVEL)
+_THOROUGH: Effort = ("zlib", THOROUGH_ZLIB_LEVEL)
+
+
+def _compress(raw: bytes | memoryview, compression: Compression, effort: Effort | None) -> bytes | memoryview:
+    """Stored data. ``effort`` is None for compression's own default (lzma), or an Effort."""
+    if compression is Compression.ZLIB:
+        engine, level = effort or _FAST
+        if engine == "libdeflate":
+            import deflate as libdeflate  # imported here: only encoding needs it
+
+            return libdeflate.zlib_compress(raw, level)
+        return deflate.compress(raw, level)
+    if compression is Compression.LZMA:
+        preset = DEFAULT_LZMA_PRESET if effort is None else effort[1]
+        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
+    return raw
 
 
 def _candidate_bits(colors: int) -> list[int]:
@@ -312,30 +325,48 @@ def _trial_sample(indices: np.ndarray) -> np.ndarray:
     return np.concatenate([indices[top : top + band] for top in starts])
 
 
+@dataclass(frozen=True)
+class Packing:
+    """What the writer stores: bits per index, how it compresses, and the stream if already made."""
+
+    bits: int
+    effort: Effort | None
+    stored: bytes | memoryview | None = None
+
+
 def _choose_packing(
     indices: np.ndarray, colors: int, compression: Compression, level: int | None, bits: int | None
-) -> tuple[int, int | None]:
-    """Bits per index and compression level, from trials on a sample where not given.
+) -> Packing:
+    """Bits per index and compression effort, from trials on a sample where not given.
 
     Every candidate width is tried at the fast level; the best one is then tried
-    at the thorough level, which is kept only if it saves enough.
+    at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL).
+    When the sample is the whole image, the trial's stream is the one stored.
     """
     widths = [bits] if bits is not None else _candidate_bits(colors)
     if compression is Compression.NONE:
-        return widths[0], None
-    levels: list[int | None] = [level]
-    if level is None and compression is Compression.ZLIB:
-        levels = [None, THOROUGH_ZLIB_LEVEL]
-    if len(widths) == 1 and len(levels) == 1:
-        return widths[0], levels[0]
+        return Packing(widths[0], None)
+    if level is not None:
+        effort: Effort | None = ("zlib", level) if compression is Compression.ZLIB else ("lzma", level)
+    else:
+        effort = _FAST if compression is Compression.ZLIB else None
+    automatic = level is None and compression is Compression.ZLIB
+    if len(widths) == 1 and not automatic:
+        return Packing(widths[0], effort)
     sample = _trial_sample(indices)
+    whole = sample.shape == indices.shape
     packed = {width: bitpack.pack(sample, width) for width in widths}
-    sizes = [len(_compress(packed[width], compression, levels[0])) for width in widths]
-    best = widths[int(np.argmin(sizes))]
-    if len(levels) == 1:
-        return best, levels[0]
-    thorough = len(_compress(packed[best], compression, levels[1]))
-    return best, levels[1] if thorough <= min(sizes) * (1 - THOROUGH_MIN_GAIN) else levels[0]
+    streams = {width: _compress(packed[width], compression, effort) for width in widths}
+    best = min(widths, key=lambda width: len(streams[width]))
+    if not automatic:
+        return Packing(best, effort, streams[best] if whole else None)
+    strong = _compress(packed[best], compression, _STRONG)
+    gain = 1 - len(strong) / len(streams[best])
+    if gain >= THOROUGH_MIN_GAIN:
+        return Packing(best, _THOROUGH)
+    if gain >= STRONG_MIN_GAIN:
+        return Packing(best, _STRONG, strong if whole else None)
+    return Packing(best, _FAST, streams[best] if whole else None)
 
 
 def _is_int(value: object) -> bool:
@@ -402,9 +433,11 @@ def write(
         _informational(Method, method, "method"),
         _informational(ColorSpace, colorspace, "colorspace"),
     )
-    bits_per_index, level = _choose_packing(indices, colors, codec, level, bits_per_index)
-    stored = _compress(bitpack.pack(indices, bits_per_index), codec, level)
-    header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits_per_index,
+    packing = _choose_packing(indices, colors, codec, level, bits_per_index)
+    stored = packing.stored
+    if stored is None:
+        stored = _compress(bitpack.pack(indices, packing.bits), codec, packing.effort)
+    header = Header(width, height, PaletteKind(palette.shape[1]), colors, packing.bits,
                     codec, len(stored), method, colorspace, dithered)  # fmt: skip
     palette_bytes = np.ascontiguousarray(palette).tobytes()
     trailer = data_crc(palette_bytes, stored).to_bytes(4, "little")
