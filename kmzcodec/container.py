@@ -270,22 +270,26 @@ Effort = tuple[str, int]
 
 #: Pixels (a few bands of rows spread over the image) the writer's trials compress.
 TRIAL_PIXELS = 1 << 17
-#: With no level given, the zlib stream is made in one of three ways, chosen by a
-#: trial on a sample (benchmarks/bench_size.py and bench_encode.py --profile hold
+#: With no level given, the zlib stream is made in one of three ways, chosen by
+#: trials on a sample (benchmarks/bench_size.py and bench_encode.py --profile hold
 #: the measurements behind the numbers):
-#: - libdeflate at FAST_LIBDEFLATE_LEVEL: about as small as zlib 9 on most
-#:   photographs at K = 256, and 15-25x faster;
+#: - libdeflate at FAST_LIBDEFLATE_LEVEL: as small as zlib 9 on most photographs
+#:   at K = 256, and 15-25x faster;
 #: - libdeflate at STRONG_LIBDEFLATE_LEVEL when, on the sample, it is at least
-#:   STRONG_MIN_GAIN smaller than the fast level (photographs at small K: within
-#:   1-2.5 % of zlib 9, at a fifth of its time);
-#: - zlib at THOROUGH_ZLIB_LEVEL when the strong level's gain reaches
-#:   THOROUGH_MIN_GAIN: smooth illustrations and graphics, where zlib's deep
-#:   match search saves another 2-8 % over libdeflate 9 and 10-30 % over level 6.
+#:   STRONG_MIN_GAIN smaller than the fast level (most photographs at K <= 64:
+#:   within 1-2.5 % of zlib 9, in a fifth of its time);
+#: - zlib at THOROUGH_ZLIB_LEVEL (deflate.py, on all cores) when the strong
+#:   level's gain reaches THOROUGH_MIN_GAIN, or reaches THOROUGH_PROBE_GAIN and
+#:   zlib 9 beats libdeflate 9 on the sample by THOROUGH_EXTRA_GAIN: smooth
+#:   illustrations and graphics, where zlib's deeper match search saves another
+#:   3-8 % over libdeflate 9 (libdeflate's levels 10-12 do too, but 5-30x slower).
 FAST_LIBDEFLATE_LEVEL = 6
 STRONG_LIBDEFLATE_LEVEL = 9
 THOROUGH_ZLIB_LEVEL = 9
 STRONG_MIN_GAIN = 0.015
 THOROUGH_MIN_GAIN = 0.07
+THOROUGH_PROBE_GAIN = 0.04
+THOROUGH_EXTRA_GAIN = 0.03
 _FAST: Effort = ("libdeflate", FAST_LIBDEFLATE_LEVEL)
 _STRONG: Effort = ("libdeflate", STRONG_LIBDEFLATE_LEVEL)
 _THOROUGH: Effort = ("zlib", THOROUGH_ZLIB_LEVEL)
@@ -340,8 +344,9 @@ def _choose_packing(
     """Bits per index and compression effort, from trials on a sample where not given.
 
     Every candidate width is tried at the fast level; the best one is then tried
-    at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL).
-    When the sample is the whole image, the trial's stream is the one stored.
+    at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL),
+    with zlib 9 tried too in the doubtful band. When the sample is the whole image,
+    the trial's stream is the one stored.
     """
     widths = [bits] if bits is not None else _candidate_bits(colors)
     if compression is Compression.NONE:
@@ -364,6 +369,10 @@ def _choose_packing(
     gain = 1 - len(strong) / len(streams[best])
     if gain >= THOROUGH_MIN_GAIN:
         return Packing(best, _THOROUGH)
+    if gain >= THOROUGH_PROBE_GAIN:
+        thorough = _compress(packed[best], compression, _THOROUGH)
+        if len(thorough) <= len(strong) * (1 - THOROUGH_EXTRA_GAIN):
+            return Packing(best, _THOROUGH, thorough if whole else None)
     if gain >= STRONG_MIN_GAIN:
         return Packing(best, _STRONG, strong if whole else None)
     return Packing(best, _FAST, streams[best] if whole else None)
