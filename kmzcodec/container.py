@@ -290,6 +290,9 @@ STRONG_MIN_GAIN = 0.015
 THOROUGH_MIN_GAIN = 0.07
 THOROUGH_PROBE_GAIN = 0.04
 THOROUGH_EXTRA_GAIN = 0.03
+#: An image that is its own sample gets the smallest stream tried; zlib 9 is among
+#: them when the packed rows are this small (it costs a few ms there).
+WHOLE_THOROUGH_BYTES = 1 << 14
 _FAST: Effort = ("libdeflate", FAST_LIBDEFLATE_LEVEL)
 _STRONG: Effort = ("libdeflate", STRONG_LIBDEFLATE_LEVEL)
 _THOROUGH: Effort = ("zlib", THOROUGH_ZLIB_LEVEL)
@@ -346,7 +349,7 @@ def _choose_packing(
     Every candidate width is tried at the fast level; the best one is then tried
     at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL),
     with zlib 9 tried too in the doubtful band. When the sample is the whole image,
-    the trial's stream is the one stored.
+    the smallest of the trial's streams is the one stored.
     """
     widths = [bits] if bits is not None else _candidate_bits(colors)
     if compression is Compression.NONE:
@@ -365,17 +368,22 @@ def _choose_packing(
     best = min(widths, key=lambda width: len(streams[width]))
     if not automatic:
         return Packing(best, effort, streams[best] if whole else None)
-    strong = _compress(packed[best], compression, _STRONG)
-    gain = 1 - len(strong) / len(streams[best])
+    made = {_FAST: streams[best], _STRONG: _compress(packed[best], compression, _STRONG)}
+    gain = 1 - len(made[_STRONG]) / len(made[_FAST])
+    if whole:
+        # The streams made are the image's own: store the smallest, trying zlib 9
+        # too where that is cheap (tiny images) or likely to pay.
+        if gain >= THOROUGH_PROBE_GAIN or len(packed[best]) <= WHOLE_THOROUGH_BYTES:
+            made[_THOROUGH] = _compress(packed[best], compression, _THOROUGH)
+        chosen = min(made, key=lambda tried: len(made[tried]))  # a tie keeps the faster
+        return Packing(best, chosen, made[chosen])
     if gain >= THOROUGH_MIN_GAIN:
         return Packing(best, _THOROUGH)
     if gain >= THOROUGH_PROBE_GAIN:
         thorough = _compress(packed[best], compression, _THOROUGH)
-        if len(thorough) <= len(strong) * (1 - THOROUGH_EXTRA_GAIN):
-            return Packing(best, _THOROUGH, thorough if whole else None)
-    if gain >= STRONG_MIN_GAIN:
-        return Packing(best, _STRONG, strong if whole else None)
-    return Packing(best, _FAST, streams[best] if whole else None)
+        if len(thorough) <= len(made[_STRONG]) * (1 - THOROUGH_EXTRA_GAIN):
+            return Packing(best, _THOROUGH)
+    return Packing(best, _STRONG if gain >= STRONG_MIN_GAIN else _FAST)
 
 
 def _is_int(value: object) -> bool:

@@ -314,3 +314,17 @@ def test_threaded_zlib_is_one_stream_whatever_the_threads() -> None:
     assert zlib.decompress(one) == data
     engine = zlib.decompressobj()
     assert engine.decompress(one) == data and engine.eof and not engine.unused_data
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (4, 9), (8, 20), (12, 30)])
+def test_a_tiny_image_gets_the_smallest_stream_tried(shape: tuple[int, int]) -> None:
+    # Its own sample, and small enough that zlib 9 is tried beside libdeflate 6 and 9
+    # (on the smallest, libdeflate stores the rows and zlib 9 does better).
+    indices = np.random.default_rng(3).integers(0, 3, shape, dtype=np.uint8)
+    packing = container._choose_packing(indices, 3, Compression.ZLIB, None, None)
+    raw = bitpack.pack(indices, packing.bits)
+    sizes = [len(container._compress(raw, Compression.ZLIB, effort)) for effort in
+             (container._FAST, container._STRONG, container._THOROUGH)]  # fmt: skip
+    stored = _stored(container.write(np.zeros((3, 3), dtype=np.uint8), indices))
+    assert len(stored) == min(sizes)
+    assert packing.stored is not None and bytes(packing.stored) == stored
