@@ -298,7 +298,9 @@ _STRONG: Effort = ("libdeflate", STRONG_LIBDEFLATE_LEVEL)
 _THOROUGH: Effort = ("zlib", THOROUGH_ZLIB_LEVEL)
 
 
-def _compress(raw: bytes | memoryview, compression: Compression, effort: Effort | None) -> bytes | memoryview:
+def _compress(
+    raw: bytes | memoryview, compression: Compression, effort: Effort | None
+) -> bytes | bytearray | memoryview:
     """Stored data. ``effort`` is None for compression's own default (lzma), or an Effort."""
     if compression is Compression.ZLIB:
         engine, level = effort or _FAST
@@ -338,7 +340,7 @@ class Packing:
 
     bits: int
     effort: Effort | None
-    stored: bytes | memoryview | None = None
+    stored: bytes | bytearray | memoryview | None = None
 
 
 def _choose_packing(
