@@ -84,3 +84,74 @@ def png8(palette: np.ndarray, indices: np.ndarray) -> Image.Image:
     entries = np.repeat(palette, 3, axis=1) if palette.shape[1] == 1 else palette
     image.putpalette(np.ascontiguousarray(entries).tobytes(), "RGBA" if palette.shape[1] == 4 else "RGB")
     return image
+
+
+#: Photographs bundled with scikit-image (no download) and how each is resized for the
+#: widened set: (name, scale). Lanczos upscaling to 1-4 MP gives photograph-like
+#: statistics at the sizes the corpus has; scale 1 keeps a small original.
+UNSEEN_PHOTOGRAPHS = (
+    ("astronaut", 1.0),
+    ("astronaut", 4.0),
+    ("coffee", 1.0),
+    ("coffee", 3.0),
+    ("chelsea", 4.0),
+    ("rocket", 3.0),
+    ("hubble_deep_field", 2.0),
+    ("immunohistochemistry", 3.0),
+    ("retina", 1.0),
+)
+
+
+def _skimage(name: str) -> Image.Image:
+    try:
+        from skimage import data
+    except ImportError:
+        msg = "the widened image set needs scikit-image (pip install 'kmzcodec[metrics]')"
+        raise SystemExit(msg) from None
+    return Image.fromarray(getattr(data, name)())
+
+
+def unseen_photographs() -> list[tuple[str, Image.Image]]:
+    """Photographs not in the corpus: (label, image), scikit-image's sample photos resized."""
+    result = []
+    for name, scale in UNSEEN_PHOTOGRAPHS:
+        image = _skimage(name).convert("RGB")
+        if scale != 1.0:
+            size = (round(image.width * scale), round(image.height * scale))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        label = name if scale == 1.0 else f"{name}-{scale:g}x"
+        result.append((label, image))
+    retina = _skimage("retina").convert("RGB")
+    result.append(("retina-crop", retina.crop((300, 300, 1100, 900))))  # 0.5 MP of detail, no border
+    return result
+
+
+def synthetic_graphics() -> list[tuple[str, Image.Image]]:
+    """Graphics, not photographs: a colour wheel, a logo with alpha, text, a drawn chart."""
+    from PIL import ImageDraw
+
+    wheel = _skimage("colorwheel").convert("RGB")
+    result = [
+        ("colorwheel-3x", wheel.resize((wheel.width * 3, wheel.height * 3), Image.Resampling.LANCZOS)),
+        ("logo", _skimage("logo")),
+        ("page-2x", _skimage("page").resize((768, 382), Image.Resampling.LANCZOS)),
+    ]
+    # A chart: a smooth background gradient, flat bars, lines and text, anti-aliased edges.
+    width, height = 1600, 1000
+    ramp = np.linspace(0, 1, width, dtype=np.float32)[None, :, None]
+    fall = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    background = 235 - 40 * ramp * np.array([0.2, 0.5, 1.0]) - 20 * fall * np.array([1.0, 0.4, 0.1])
+    chart = Image.fromarray(np.broadcast_to(background, (height, width, 3)).astype(np.uint8))
+    draw = ImageDraw.Draw(chart)
+    rng = np.random.default_rng(15)
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
+    for bar in range(24):
+        top = int(rng.integers(150, 850))
+        draw.rectangle((80 + bar * 60, top, 120 + bar * 60, 900), fill=colours[bar % len(colours)])
+    for series, colour in enumerate(colours[:3]):
+        points = [(x, 500 + 200 * np.sin(x / 150 + series) + 40 * series) for x in range(60, 1560, 10)]
+        draw.line(points, fill=colour, width=4)
+    for row in range(10):
+        draw.text((20, 90 + row * 80), f"{row * 10:3d} %", fill=(20, 20, 20))
+    result.append(("chart", chart.resize((width * 2, height * 2), Image.Resampling.LANCZOS)))
+    return result

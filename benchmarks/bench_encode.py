@@ -21,12 +21,24 @@ Run from the repository root:
     python benchmarks/bench_encode.py                 # speed/quality, GMM, scaling, memory
     python benchmarks/bench_encode.py --notebook      # + the notebook comparison (slow)
     python benchmarks/bench_encode.py --precision     # + binning vs exact-colour k-means (slow)
+    python benchmarks/bench_encode.py --profile       # only the per-stage breakdown (no pngquant)
 Exit status 1 when a target of the encoder issue is missed.
+
+--profile times each stage of kmzcodec.encode on the corpus photographs and on
+photographs the corpus does not hold (scikit-image's sample photos, resized:
+_corpus.unseen_photographs). The stages are the calls encode makes, in its order,
+timed with perf_counter around each: read pixels (to_pixels), histogram
+(Quantizer(...)), k-means and map (quantize(K); the map is the histogram's
+pixel lookup, timed by wrapping it, the rest is k-means and palette rounding),
+container (container.write; its packing/effort trial is timed by wrapping
+container._choose_packing, the rest is packing and compression). The bytes must
+equal kmzcodec.encode's, and the stage sum is shown beside encode's own time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import json
@@ -36,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _corpus  # noqa: E402
 
 import kmzcodec  # noqa: E402
-from kmzcodec import metrics, quantize  # noqa: E402
+from kmzcodec import container, metrics, quantize  # noqa: E402
+from kmzcodec.format import ColorSpace, Method  # noqa: E402
+from kmzcodec.pixels import to_pixels  # noqa: E402
 from kmzcodec.settings import DEFAULT_SETTINGS  # noqa: E402
 
 PNGQUANT = "pngquant"
@@ -323,6 +337,138 @@ def scaling(small: list[Path], large: list[Path], k: int, repeat: int) -> dict:
     return result
 
 
+#: Stages of one encode, in order (see --profile in the module docstring).
+STAGES = ("read", "histogram", "kmeans", "map", "trial", "compress")
+#: The container stage's share of encode time that issue 15 aims for.
+CONTAINER_SHARE_TARGET = 0.15
+
+
+@contextlib.contextmanager
+def _timed_attribute(owner: object, name: str, spent: list[float]) -> Iterator[bool]:
+    """Wrap ``owner.name`` (a callable) so that each call adds its wall time to ``spent``.
+
+    Yields False, and times nothing, when ``owner`` has no such attribute (the
+    quantizer's internals may move: the stage is then counted in the one around it).
+    """
+    original = getattr(owner, name, None)
+    if not callable(original):
+        yield False
+        return
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    setattr(owner, name, wrapper)
+    try:
+        yield True
+    finally:
+        setattr(owner, name, original)
+
+
+def encode_stages(image: Image.Image, k: int) -> tuple[dict[str, float | None], bytes]:
+    """One default encode of ``image`` at K, stage by stage, as kmzcodec.encode does it."""
+    times: dict[str, float | None] = {}
+    start = time.perf_counter()
+    pixels = to_pixels(image)
+    times["read"] = time.perf_counter() - start
+    start = time.perf_counter()
+    quantizer = quantize.Quantizer(pixels)
+    times["histogram"] = time.perf_counter() - start
+    mapped: list[float] = []
+    with _timed_attribute(getattr(quantizer, "_histogram", None), "to_pixels", mapped) as hooked:
+        start = time.perf_counter()
+        quantized = quantizer.quantize(k)
+        spent = time.perf_counter() - start
+    times["map"] = sum(mapped) if hooked else None
+    times["kmeans"] = spent - sum(mapped)
+    del quantizer, pixels  # as encode does, before compressing
+    trial: list[float] = []
+    with _timed_attribute(container, "_choose_packing", trial):
+        start = time.perf_counter()
+        data = container.write(
+            quantized.palette,
+            quantized.indices,
+            method=Method[quantized.method.upper()],
+            colorspace=ColorSpace[quantized.colorspace.upper()],
+            dithered=quantized.dithered,
+        )
+        spent = time.perf_counter() - start
+    times["trial"] = sum(trial)
+    times["compress"] = spent - sum(trial)
+    return times, data
+
+
+def profile_images(corpus: str | None, only: set[str] | None) -> list[tuple[str, Image.Image]]:
+    """The corpus photographs and the unseen ones, as (label, image)."""
+    images = [(path.name, _corpus.load(path)) for path in _corpus.photographs(corpus)]
+    images += _corpus.unseen_photographs()
+    return [(label, image) for label, image in images if only is None or label in only]
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value * 1000:.0f}"
+
+
+def profile(images: list[tuple[str, Image.Image]], ks: list[int], repeat: int) -> list[dict]:
+    """Median time of each stage, and of kmzcodec.encode itself, per image and K (one table)."""
+    print(
+        "| image | MP | K | read ms | histogram ms | k-means ms | map ms | trial ms | compress ms "
+        "| container % | stage sum ms | encode() ms | sum/encode |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for label, image in images:
+        for k in ks:
+            samples: list[dict[str, float | None]] = []
+            encodes: list[float] = []
+            reference = kmzcodec.encode(image, k)  # warm caches and imports once
+            for _ in range(repeat):  # in rotation, so a slow spell hits both alike
+                stages, data = encode_stages(image, k)
+                if data != reference:
+                    msg = f"{label} K={k}: the staged encode differs from kmzcodec.encode"
+                    raise SystemExit(msg)
+                samples.append(stages)
+                start = time.perf_counter()
+                kmzcodec.encode(image, k)
+                encodes.append(time.perf_counter() - start)
+            row: dict = {"image": label, "pixels": image.width * image.height, "k": k}
+            for stage in STAGES:
+                values = [s[stage] for s in samples]
+                row[stage] = None if None in values else statistics.median(v for v in values if v is not None)
+            row["sum"] = sum(row[stage] or 0.0 for stage in STAGES)
+            row["encode"] = statistics.median(encodes)
+            row["container_share"] = (row["trial"] + row["compress"]) / row["sum"]
+            rows.append(row)
+            print(
+                f"| {label} | {row['pixels'] / 1e6:.1f} | {k} | "
+                + " | ".join(_ms(row[stage]) for stage in STAGES)
+                + f" | {100 * row['container_share']:.0f} | {_ms(row['sum'])} | {_ms(row['encode'])} "
+                f"| {row['sum'] / row['encode']:.2f} |",
+                flush=True,
+            )
+    print()
+    for k in ks:
+        subset = [row for row in rows if row["k"] == k]
+        medians = {
+            stage: statistics.median(row[stage] for row in subset if row[stage] is not None)
+            for stage in STAGES
+            if any(row[stage] is not None for row in subset)
+        }
+        share = statistics.median(row["container_share"] for row in subset)
+        worst = max(subset, key=lambda row: row["container_share"])
+        print(
+            f"K={k}: median ms "
+            + ", ".join(f"{stage} {value * 1000:.0f}" for stage, value in medians.items())
+            + f" | container share median {100 * share:.1f} %, worst {100 * worst['container_share']:.1f} % "
+            f"({worst['image']}) (target <= {100 * CONTAINER_SHARE_TARGET:.0f} %)"
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -335,7 +481,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", action="store_true", help="also compare with exact-colour k-means")
     parser.add_argument("--only", default=None, help="comma-separated image names to restrict the run")
     parser.add_argument("--json", default=None, help="write all results to this file")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="only the per-stage breakdown, on corpus and unseen photographs (--ks default: 16,64,256)",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        ks = [int(k) for k in (args.ks if args.ks != parser.get_default("ks") else "16,64,256").split(",")]
+        only = set(args.only.split(",")) if args.only else None
+        rows = profile(profile_images(args.corpus, only), ks, args.repeat)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"profile": rows}, indent=1))
+        over = [
+            k
+            for k in ks
+            if statistics.median(r["container_share"] for r in rows if r["k"] == k) > CONTAINER_SHARE_TARGET
+        ]
+        print(f"FAILED: container share at K={over}" if over else "container share target met")
+        return 1 if over else 0
     if shutil.which(PNGQUANT) is None:
         print("pngquant not found (Debian package pngquant)", file=sys.stderr)
         return 2

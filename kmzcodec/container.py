@@ -284,33 +284,55 @@ def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
     return values
 
 
-def _compress(
-    raw: bytes | memoryview, compression: Compression, level: int | None
-) -> bytes | bytearray | memoryview:
-    """Stored data; for zlib, ``level=None`` is the fast effort (libdeflate)."""
-    if compression is Compression.ZLIB:
-        if level is None:
-            import deflate as libdeflate  # imported here: only encoding needs it
-
-            return libdeflate.zlib_compress(raw, FAST_LIBDEFLATE_LEVEL)
-        return deflate.compress(raw, level)
-    if compression is Compression.LZMA:
-        preset = DEFAULT_LZMA_PRESET if level is None else level
-        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
-    return raw
-
+#: How the zlib stream is made: ("libdeflate", level) in one pass, or ("zlib", level)
+#: on all cores (deflate.py). An explicit ``level`` is a zlib level.
+Effort = tuple[str, int]
 
 #: Pixels (a few bands of rows spread over the image) the writer's trials compress.
 TRIAL_PIXELS = 1 << 17
-#: With no level given, the zlib stream is made by libdeflate at FAST_LIBDEFLATE_LEVEL
-#: (as small as zlib's level 6 and 2-3x faster), or by zlib at THOROUGH_ZLIB_LEVEL
-#: (on all cores, deflate.py) when the trial shows that saves at least
-#: THOROUGH_MIN_GAIN of the size. Level 9 costs several times the fast effort; on
-#: photographs at K = 256 it saves under 1 %, on smooth illustrations and mid-size
-#: palettes 5-25 % (README, "File size"). An explicit level is a zlib level.
+#: With no level given, the zlib stream is made in one of three ways, chosen by
+#: trials on a sample (benchmarks/bench_size.py and bench_encode.py --profile hold
+#: the measurements behind the numbers):
+#: - libdeflate at FAST_LIBDEFLATE_LEVEL: as small as zlib 9 on most photographs
+#:   at K = 256, and 15-25x faster;
+#: - libdeflate at STRONG_LIBDEFLATE_LEVEL when, on the sample, it is at least
+#:   STRONG_MIN_GAIN smaller than the fast level (most photographs at K <= 64:
+#:   within 1-2.5 % of zlib 9, in a fifth of its time);
+#: - zlib at THOROUGH_ZLIB_LEVEL (deflate.py, on all cores) when the strong
+#:   level's gain reaches THOROUGH_MIN_GAIN, or reaches THOROUGH_PROBE_GAIN and
+#:   zlib 9 beats libdeflate 9 on the sample by THOROUGH_EXTRA_GAIN: smooth
+#:   illustrations and graphics, where zlib's deeper match search saves another
+#:   3-8 % over libdeflate 9 (libdeflate's levels 10-12 do too, but 5-30x slower).
 FAST_LIBDEFLATE_LEVEL = 6
+STRONG_LIBDEFLATE_LEVEL = 9
 THOROUGH_ZLIB_LEVEL = 9
-THOROUGH_MIN_GAIN = 0.015
+STRONG_MIN_GAIN = 0.015
+THOROUGH_MIN_GAIN = 0.07
+THOROUGH_PROBE_GAIN = 0.04
+THOROUGH_EXTRA_GAIN = 0.03
+#: An image that is its own sample gets the smallest stream tried; zlib 9 is among
+#: them when the packed rows are this small (it costs a few ms there).
+WHOLE_THOROUGH_BYTES = 1 << 14
+_FAST: Effort = ("libdeflate", FAST_LIBDEFLATE_LEVEL)
+_STRONG: Effort = ("libdeflate", STRONG_LIBDEFLATE_LEVEL)
+_THOROUGH: Effort = ("zlib", THOROUGH_ZLIB_LEVEL)
+
+
+def _compress(
+    raw: bytes | memoryview, compression: Compression, effort: Effort | None
+) -> bytes | bytearray | memoryview:
+    """Stored data. ``effort`` is None for compression's own default (lzma), or an Effort."""
+    if compression is Compression.ZLIB:
+        engine, level = effort or _FAST
+        if engine == "libdeflate":
+            import deflate as libdeflate  # imported here: only encoding needs it
+
+            return libdeflate.zlib_compress(raw, level)
+        return deflate.compress(raw, level)
+    if compression is Compression.LZMA:
+        preset = DEFAULT_LZMA_PRESET if effort is None else effort[1]
+        return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
+    return raw
 
 
 def _candidate_bits(colors: int) -> list[int]:
@@ -332,30 +354,58 @@ def _trial_sample(indices: np.ndarray) -> np.ndarray:
     return np.concatenate([indices[top : top + band] for top in starts])
 
 
+@dataclass(frozen=True)
+class Packing:
+    """What the writer stores: bits per index, how it compresses, and the stream if already made."""
+
+    bits: int
+    effort: Effort | None
+    stored: bytes | bytearray | memoryview | None = None
+
+
 def _choose_packing(
     indices: np.ndarray, colors: int, compression: Compression, level: int | None, bits: int | None
-) -> tuple[int, int | None]:
-    """Bits per index and compression level, from trials on a sample where not given.
+) -> Packing:
+    """Bits per index and compression effort, from trials on a sample where not given.
 
     Every candidate width is tried at the fast level; the best one is then tried
-    at the thorough level, which is kept only if it saves enough.
+    at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL),
+    with zlib 9 tried too in the doubtful band. When the sample is the whole image,
+    the smallest of the trial's streams is the one stored.
     """
     widths = [bits] if bits is not None else _candidate_bits(colors)
     if compression is Compression.NONE:
-        return widths[0], None
-    levels: list[int | None] = [level]
-    if level is None and compression is Compression.ZLIB:
-        levels = [None, THOROUGH_ZLIB_LEVEL]
-    if len(widths) == 1 and len(levels) == 1:
-        return widths[0], levels[0]
+        return Packing(widths[0], None)
+    if level is not None:
+        effort: Effort | None = ("zlib", level) if compression is Compression.ZLIB else ("lzma", level)
+    else:
+        effort = _FAST if compression is Compression.ZLIB else None
+    automatic = level is None and compression is Compression.ZLIB
+    if len(widths) == 1 and not automatic:
+        return Packing(widths[0], effort)
     sample = _trial_sample(indices)
+    whole = sample.shape == indices.shape
     packed = {width: bitpack.pack(sample, width) for width in widths}
-    sizes = [len(_compress(packed[width], compression, levels[0])) for width in widths]
-    best = widths[int(np.argmin(sizes))]
-    if len(levels) == 1:
-        return best, levels[0]
-    thorough = len(_compress(packed[best], compression, levels[1]))
-    return best, levels[1] if thorough <= min(sizes) * (1 - THOROUGH_MIN_GAIN) else levels[0]
+    streams = {width: _compress(packed[width], compression, effort) for width in widths}
+    best = min(widths, key=lambda width: len(streams[width]))
+    if not automatic:
+        return Packing(best, effort, streams[best] if whole else None)
+    made = {_FAST: streams[best], _STRONG: _compress(packed[best], compression, _STRONG)}
+    gain = 1 - len(made[_STRONG]) / len(made[_FAST])
+    if whole:
+        # The streams made are the image's own: store the smallest, trying zlib 9
+        # too where that is cheap (tiny images) or likely to pay.
+        if gain >= THOROUGH_PROBE_GAIN or len(packed[best]) <= WHOLE_THOROUGH_BYTES:
+            made[_THOROUGH] = _compress(packed[best], compression, _THOROUGH)
+        chosen = min(made, key=lambda tried: len(made[tried]))  # a tie keeps the faster
+        return Packing(best, chosen, made[chosen])
+    if gain >= THOROUGH_MIN_GAIN:
+        return Packing(best, _THOROUGH)
+    if gain >= THOROUGH_PROBE_GAIN:
+        thorough = _compress(packed[best], compression, _THOROUGH)
+        if len(thorough) <= len(made[_STRONG]) * (1 - THOROUGH_EXTRA_GAIN):
+            return Packing(best, _THOROUGH)
+    return Packing(best, _STRONG if gain >= STRONG_MIN_GAIN else _FAST)
 
 
 def _informational(kind: type, value: object, what: str):  # type: ignore[no-untyped-def]
@@ -408,9 +458,11 @@ def write(
         _informational(Method, method, "method"),
         _informational(ColorSpace, colorspace, "colorspace"),
     )
-    bits_per_index, level = _choose_packing(indices, colors, codec, level, bits_per_index)
-    stored = _compress(bitpack.pack(indices, bits_per_index), codec, level)
-    header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits_per_index,
+    packing = _choose_packing(indices, colors, codec, level, bits_per_index)
+    stored = packing.stored
+    if stored is None:
+        stored = _compress(bitpack.pack(indices, packing.bits), codec, packing.effort)
+    header = Header(width, height, PaletteKind(palette.shape[1]), colors, packing.bits,
                     codec, len(stored), method, colorspace, dithered)  # fmt: skip
     palette_bytes = np.ascontiguousarray(palette).tobytes()
     trailer = data_crc(palette_bytes, stored).to_bytes(4, "little")

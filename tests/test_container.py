@@ -3,6 +3,7 @@ a naive reference packer, and write()'s option checks."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kmzcodec
-from kmzcodec import bitpack, container
+from kmzcodec import bitpack, container, deflate
 from kmzcodec.format import HEADER_SIZE, MAX_BITS, ColorSpace, Compression, Method, PaletteKind, min_bits
 
 SPECIAL_COLORS = (1, 2, 3, 255, 256, 257, 65536)
@@ -241,3 +242,89 @@ def test_write_rejects_values_a_decoder_would_refuse(options: dict[str, Any]) ->
     # bad-colorspace); non-integer widths and levels must not reach struct or zlib.
     with pytest.raises(kmzcodec.KmzError):
         container.write(GOOD_PALETTE, GOOD_INDICES, **options)
+
+
+def _stored(data: bytes) -> bytes:
+    header = container.parse_header(data[:HEADER_SIZE])
+    return data[header.data_offset : header.file_length - 4]
+
+
+def _rings(wobble: float) -> np.ndarray:
+    """64 concentric index rings (600 x 800): smooth, like an illustration; ``wobble`` bends them."""
+    y, x = np.mgrid[0:600, 0:800]
+    return ((np.hypot(x - 400, y - 300) / 6 + wobble * np.sin(x / 40)).astype(int) % 64).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("name", "indices", "colors", "effort"),
+    [
+        ("noise", np.random.default_rng(5).integers(0, 16, (600, 800), dtype=np.uint8), 16, container._FAST),
+        ("bent rings", _rings(3.0), 64, container._STRONG),
+        ("less bent rings", _rings(2.5), 64, container._STRONG),  # zlib 9 tried too, and refused
+        ("rings", _rings(0.0), 64, container._THOROUGH),
+    ],
+)
+def test_automatic_effort_rises_with_what_the_sample_gains(
+    name: str, indices: np.ndarray, colors: int, effort: container.Effort
+) -> None:
+    # Noise gains nothing from a deeper match search; smooth rings gain much (zlib 9's
+    # deep search), bent rings some (libdeflate 9; less bent ones enough that zlib 9 is
+    # tried on the sample, where it is no smaller). Bigger effort must pay on the whole image.
+    packing = container._choose_packing(indices, colors, Compression.ZLIB, None, None)
+    assert packing.effort == effort, name
+    palette = np.zeros((colors, 3), dtype=np.uint8)
+    chosen = container.write(palette, indices)
+    fast = container._compress(bitpack.pack(indices, packing.bits), Compression.ZLIB, container._FAST)
+    assert len(_stored(chosen)) <= len(fast)
+    np.testing.assert_array_equal(np.asarray(kmzcodec.decode(chosen)), indices)
+
+
+def test_a_small_image_is_compressed_once_by_the_trial() -> None:
+    # The sample is the whole image: the trial's stream is stored, and it is the very
+    # stream a separate compression at the chosen width and effort would give.
+    indices = _rings(3.0)[:100]
+    assert container._trial_sample(indices).shape == indices.shape
+    packing = container._choose_packing(indices, 64, Compression.ZLIB, None, None)
+    assert packing.stored is not None
+    again = container._compress(bitpack.pack(indices, packing.bits), Compression.ZLIB, packing.effort)
+    assert bytes(packing.stored) == bytes(again)
+    assert _stored(container.write(np.zeros((64, 3), dtype=np.uint8), indices)) == bytes(again)
+
+
+def test_a_large_image_is_not_judged_by_its_sample_alone() -> None:
+    indices = _rings(0.0)
+    assert container._trial_sample(indices).size < indices.size
+    assert container._choose_packing(indices, 64, Compression.ZLIB, None, None).stored is None
+
+
+def test_an_explicit_level_is_a_zlib_level() -> None:
+    indices = _rings(3.0)
+    data = container.write(np.zeros((64, 3), dtype=np.uint8), indices, level=9, bits_per_index=8)
+    assert len(bitpack.pack(indices, 8)) <= deflate.PIECE  # one piece: exactly zlib's own stream
+    assert _stored(data) == zlib.compress(bitpack.pack(indices, 8), 9)
+
+
+def test_threaded_zlib_is_one_stream_whatever_the_threads() -> None:
+    # Several pieces, each deflated against the 32 KiB before it: any inflater reads one
+    # stream, and the bytes do not depend on the number of threads.
+    rng = np.random.default_rng(7)
+    data = np.repeat(rng.integers(0, 40, 3 * deflate.PIECE // 6, dtype=np.uint8), 6).tobytes()
+    one = deflate.compress(data, 9, workers=1)
+    assert one == deflate.compress(data, 9, workers=2)
+    assert zlib.decompress(one) == data
+    engine = zlib.decompressobj()
+    assert engine.decompress(one) == data and engine.eof and not engine.unused_data
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (4, 9), (8, 20), (12, 30)])
+def test_a_tiny_image_gets_the_smallest_stream_tried(shape: tuple[int, int]) -> None:
+    # Its own sample, and small enough that zlib 9 is tried beside libdeflate 6 and 9
+    # (on the smallest, libdeflate stores the rows and zlib 9 does better).
+    indices = np.random.default_rng(3).integers(0, 3, shape, dtype=np.uint8)
+    packing = container._choose_packing(indices, 3, Compression.ZLIB, None, None)
+    raw = bitpack.pack(indices, packing.bits)
+    sizes = [len(container._compress(raw, Compression.ZLIB, effort)) for effort in
+             (container._FAST, container._STRONG, container._THOROUGH)]  # fmt: skip
+    stored = _stored(container.write(np.zeros((3, 3), dtype=np.uint8), indices))
+    assert len(stored) == min(sizes)
+    assert packing.stored is not None and bytes(packing.stored) == stored
