@@ -161,9 +161,9 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         type=level,
         default=None,
         metavar="0-9",
-        help=f"zlib compression level (default: libdeflate {container.FAST_LIBDEFLATE_LEVEL}, or "
-        f"zlib {container.THOROUGH_ZLIB_LEVEL} where a trial on a sample shows it pays; "
-        f"preset {container.DEFAULT_LZMA_PRESET} for lzma)",
+        help=f"zlib compression level (default: libdeflate {container.FAST_LIBDEFLATE_LEVEL}, "
+        f"libdeflate {container.STRONG_LIBDEFLATE_LEVEL} or zlib {container.THOROUGH_ZLIB_LEVEL}, "
+        f"as a trial on a sample shows each pays; preset {container.DEFAULT_LZMA_PRESET} for lzma)",
     )
     group.add_argument(
         "--seed",
