@@ -118,7 +118,7 @@ def check_dither(value: object) -> bool:
 
 
 def check_quality(value: object) -> int:
-    """0..100: 100 keeps every pixel's nearest entry; lower allows the error bound of kmzcodec.ratedistortion."""
+    """0..100: 100 keeps each pixel's nearest entry; lower allows kmzcodec.ratedistortion's error bound."""
     if not _is_int(value) or int(value) not in QUALITIES:
         raise _fail(f"quality must be an integer from 0 to {DEFAULT_QUALITY}, not {value!r}")
     return int(value)
@@ -282,7 +282,7 @@ def check_encode(
         quality=check_quality(quality),
     )
     if checked.dither and checked.quality != DEFAULT_QUALITY:
-        raise _fail(f"quality={checked.quality} works without dithering for now: give quality=100 or no dither")
+        raise _fail(f"quality={checked.quality} works without dithering for now: quality=100 or no dither")
     if checked.palette is not None:
         if checked.colors == "auto" or checked.method != "kmeans":
             raise _fail("a given palette is used as it is: colors='auto' and method='gmm' do not apply")
