@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import autok, container, fileio, ratedistortion
+from . import autok, container, fileio
 from .errors import KmzError
 from .format import ColorSpace, Compression, Method
 from .options import DEFAULT_QUALITY, check_encode, check_overwrite, check_path
@@ -79,6 +79,8 @@ def _trade(quantizer: Quantizer, quantized: Quantized, quality: int) -> Quantize
     """
     if quality == DEFAULT_QUALITY or quantized.dithered or quantized.method == "exact":
         return quantized
+    from . import ratedistortion  # here: numba takes a noticeable time to import, only this needs it
+
     # A given palette may differ from the image in channels: compared as Quantizer.remap compares.
     channels = _common_channels(quantizer.pixels.shape[2], quantized.palette.shape[1])
     pixels, palette = _widen(quantizer.pixels, channels), _widen(quantized.palette, channels)
