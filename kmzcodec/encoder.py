@@ -226,9 +226,9 @@ def encode(
     ``quality`` (0..100, default 100) trades a bounded error for smaller files:
     below 100 stretches of pixels repeat the index to their left or copy the
     row above where that entry is almost as good, each pixel's squared error
-    at most (1 + 4 (100 - quality) / 100) times its nearest entry's (so at most
-    doubled at 75; exact pixels never change; RGBA keeps each pixel's alpha
-    class). Undithered only for now. See :mod:`kmzcodec.ratedistortion`.
+    at most (1 + 16 (100 - quality) / 100) times its nearest entry's (exact
+    pixels never change; RGBA keeps each pixel's alpha class), and only where
+    the bytes saved are worth the error added. Undithered only for now. See :mod:`kmzcodec.ratedistortion`.
     Every option is checked before any work is done: a wrong type or value
     raises :class:`KmzError` with reason "bad-option" (:mod:`kmzcodec.options`).
     """

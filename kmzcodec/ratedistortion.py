@@ -5,28 +5,34 @@ runs: every pixel keeps the entry the quantizer chose (its nearest), and the
 bytes are today's. Below 100 a stretch of pixels may instead repeat the index
 to its left (a run) or copy the indices of the row above, when those entries
 are almost as good for every pixel of the stretch. Deflate codes such a
-stretch as one match of a few bits instead of one literal of about 7 bits per
-pixel.
+stretch as one match of a few bits instead of a literal of about 7 bits per
+pixel. (Palette order is left alone: deflate codes indices by equality, so
+renumbering the entries changes nothing but the Huffman labels.)
 
 The bound, for every pixel (d is the squared distance in 8-bit samples over the
 stored channels: grey, RGB or RGBA; ``nearest`` is the entry chosen at Q = 100)::
 
     d(pixel, chosen) <= (1 + t) * d(pixel, nearest),   t = MAX_RELATIVE * (100 - Q) / 100
 
-so at Q = 75 a pixel's squared error is at most doubled, and a pixel its
-nearest entry matches exactly never changes (an image of at most K colours
-stays exact). Every pixel is held to its own bound: errors do not accumulate
-along a run. RGBA: a pixel only takes an entry of its nearest entry's alpha
-class (transparent, translucent or opaque), so transparency is never traded.
+so a pixel its nearest entry matches exactly never changes (an image of at most
+K colours stays exact). Every pixel is held to its own bound: errors do not
+accumulate along a stretch. RGBA: a pixel only takes an entry of its nearest
+entry's alpha class (transparent, translucent or opaque), so transparency is
+never traded.
 
-Only stretches of at least MIN_STRETCH pixels are taken: deflate's shortest
-match is 3 bytes, and a shorter change adds error without saving a byte.
-Measured (K = 256, six photographs, median; benchmarks/bench_rd.py has the
-curve): isolated per-pixel choices gave -9 % bytes for 0.30 dB PSNR, stretches
-of 3 or more -11 %; an absolute slack besides the relative one cost far more
-PSNR on smooth skies for the same bytes, and preferring popular entries (a
-smaller literal alphabet) saved under 1 %. The scan is sequential (each
-stretch looks at choices already made), so it runs compiled (numba).
+Within the bound, a stretch is taken only where it pays: its gain, about
+LITERAL_BITS per pixel less MATCH_BITS, less the squared error it adds over the
+nearest entries at :func:`bit_cost` per bit, must be positive (the best-scoring
+length is kept, at least MIN_STRETCH: deflate's shortest match). Of a run and a
+copy from above, the larger gain wins. The scan is sequential (each stretch
+looks at choices already made), so it runs compiled (numba).
+
+Measured on six photographs at K = 256 (median; benchmarks/bench_rd.py has the
+full curve): taking every pixel's neighbour entry whenever it was within the
+bound gave -9 % bytes for 0.30 dB PSNR; stretches of 3 or more, -11 %; the gain
+rule, -15 % for 0.28 dB (Q = 80). An absolute slack beside the relative bound
+cost far more PSNR on smooth skies for the same bytes, and preferring popular
+entries (a smaller literal alphabet) saved under 1 %.
 """
 
 from __future__ import annotations
@@ -37,14 +43,30 @@ from numba import njit
 from .options import DEFAULT_QUALITY
 
 #: t, the relative tolerance of the squared error, at quality 0; it scales with (100 - Q) / 100.
-MAX_RELATIVE = 4.0
-#: The shortest stretch of repeated or copied indices worth its error (deflate's shortest match).
+MAX_RELATIVE = 16.0
+#: The squared error (8-bit units, summed over channels) one bit saved is worth, at quality 0;
+#: it scales with (100 - Q) / 100 too.
+MAX_BIT_COST = 8.0
+#: The shortest stretch worth its error: deflate's shortest match is 3 bytes.
 MIN_STRETCH = 3
+#: What a stretch saves, roughly: a literal index costs about 7 bits in a photograph's
+#: deflate stream, a match of the row above or a run about 20 bits whatever its length.
+LITERAL_BITS = 7.0
+MATCH_BITS = 20.0
+
+
+def _drop(quality: int) -> float:
+    return (DEFAULT_QUALITY - quality) / DEFAULT_QUALITY
 
 
 def tolerance(quality: int) -> float:
     """t in ``d(pixel, chosen) <= (1 + t) * d(pixel, nearest)`` at ``quality`` (0 at 100)."""
-    return MAX_RELATIVE * (DEFAULT_QUALITY - quality) / DEFAULT_QUALITY
+    return MAX_RELATIVE * _drop(quality)
+
+
+def bit_cost(quality: int) -> float:
+    """The squared error one saved bit may cost at ``quality`` (0 at 100: nothing changes)."""
+    return MAX_BIT_COST * _drop(quality)
 
 
 def alpha_class(alpha: np.ndarray) -> np.ndarray:
@@ -67,25 +89,38 @@ def _stretch(
     palette: np.ndarray,
     classes: np.ndarray,
     nearest: np.ndarray,
+    errors: np.ndarray,
     limit: np.ndarray,
     out: np.ndarray,
     y: int,
     x: int,
     from_above: bool,
-) -> int:
-    """How many pixels from (y, x) on can take the left index (repeated) or the indices above."""
+    bit_cost: float,
+) -> tuple[int, float]:
+    """The best stretch from (y, x) repeating the left index or copying the row above: (length, gain).
+
+    The gain is in bits: LITERAL_BITS a pixel, less MATCH_BITS, less the error
+    added over the nearest entries at ``bit_cost`` per bit; a stretch ends where
+    a pixel's bound or alpha class forbids the entry.
+    """
     width = pixels.shape[1]
-    count = 0
+    count, added, best, gain = 0, 0.0, 0, 0.0
     while x + count < width:
         at = x + count
         entry = out[y - 1, at] if from_above else out[y, x - 1]
         if entry != nearest[y, at]:
             if classes[entry] != classes[nearest[y, at]]:
                 break
-            if _error(pixels, y, at, palette, entry) > limit[at]:
+            error = _error(pixels, y, at, palette, entry)
+            if error > limit[at]:
                 break
+            added += error - errors[at]
         count += 1
-    return count
+        if count >= MIN_STRETCH:
+            score = LITERAL_BITS * count - MATCH_BITS - added / bit_cost
+            if score > gain:
+                best, gain = count, score
+    return best, gain
 
 
 @njit(cache=True, nogil=True)
@@ -95,22 +130,30 @@ def _scan(
     classes: np.ndarray,
     nearest: np.ndarray,
     relative: float,
-    min_stretch: int,
+    bit_cost: float,
     out: np.ndarray,
 ) -> None:
     height, width = nearest.shape
-    limit = np.empty(width)
+    errors, limit = np.empty(width), np.empty(width)
     for y in range(height):
         for x in range(width):
-            limit[x] = (1.0 + relative) * _error(pixels, y, x, palette, nearest[y, x])
+            errors[x] = _error(pixels, y, x, palette, nearest[y, x])
+            limit[x] = (1.0 + relative) * errors[x]
         x = 0
         while x < width:
-            run = _stretch(pixels, palette, classes, nearest, limit, out, y, x, False) if x > 0 else 0
-            copy = _stretch(pixels, palette, classes, nearest, limit, out, y, x, True) if y > 0 else 0
-            if max(run, copy) < min_stretch:
+            run, run_gain, copy, copy_gain = 0, 0.0, 0, 0.0
+            if x > 0:
+                run, run_gain = _stretch(
+                    pixels, palette, classes, nearest, errors, limit, out, y, x, False, bit_cost
+                )
+            if y > 0:
+                copy, copy_gain = _stretch(
+                    pixels, palette, classes, nearest, errors, limit, out, y, x, True, bit_cost
+                )
+            if run == 0 and copy == 0:
                 out[y, x] = nearest[y, x]
                 x += 1
-            elif copy > run:  # the longer stretch; a tie goes to the run (the nearer match)
+            elif copy_gain > run_gain:  # a tie goes to the run (the nearer match)
                 out[y, x : x + copy] = out[y - 1, x : x + copy]
                 x += copy
             else:
@@ -135,5 +178,5 @@ def trade(pixels: np.ndarray, palette: np.ndarray, indices: np.ndarray, quality:
         classes = np.zeros(len(palette), dtype=np.uint8)
     out = np.empty_like(indices)
     _scan(pixels, np.ascontiguousarray(palette), classes, np.ascontiguousarray(indices),
-          tolerance(quality), MIN_STRETCH, out)  # fmt: skip
+          tolerance(quality), bit_cost(quality), out)  # fmt: skip
     return out

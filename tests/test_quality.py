@@ -73,7 +73,8 @@ def test_every_pixel_is_within_the_bound(quality: int) -> None:
 
 def test_the_bound_is_the_documented_one() -> None:
     assert ratedistortion.tolerance(100) == 0
-    assert ratedistortion.tolerance(75) == pytest.approx(1.0)  # squared error at most doubled
+    assert ratedistortion.tolerance(75) == pytest.approx(ratedistortion.MAX_RELATIVE / 4)
+    assert ratedistortion.bit_cost(100) == 0
     assert ratedistortion.tolerance(0) == ratedistortion.MAX_RELATIVE
 
 

@@ -164,8 +164,9 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         type=quality,
         default=DEFAULT_QUALITY,
         metavar="Q",
-        help="0-100: below 100, pixels may take a neighbour's entry whose squared error is at most "
-        "(1 + 4 (100 - Q) / 100) x the nearest's, for smaller files; undithered only (default: %(default)s)",
+        help="0-100: below 100, runs of pixels may take a neighbour's entry whose squared error is at "
+        "most (1 + 16 (100 - Q) / 100) x the nearest's, for smaller files; undithered only "
+        "(default: %(default)s)",
     )
     group.add_argument(
         "--compression",
