@@ -55,6 +55,11 @@ MIN_STRETCH = 3
 #: deflate stream, a match of the row above or a run about 20 bits whatever its length.
 LITERAL_BITS = 7.0
 MATCH_BITS = 20.0
+#: Deflate's longest match: a longer stretch is several matches anyway, and the cap keeps
+#: the scan linear where long stretches fit the bound but never pay.
+LONGEST_STRETCH = 258
+#: A stretch this many bits behind its best length so far is not followed further.
+GIVE_UP_BITS = 2 * MATCH_BITS
 
 
 def _drop(quality: int) -> float:
@@ -113,7 +118,7 @@ def _stretch(
     width = pixels.shape[1]
     shift = (0, 0, -1, 1)[source]
     count, added, best, gain = 0, 0.0, 0, 0.0
-    while x + count < width:
+    while x + count < width and count < LONGEST_STRETCH:
         at = x + count
         if source == 0:
             entry = out[y, x - 1]
@@ -129,10 +134,11 @@ def _stretch(
                 break
             added += error - errors[at]
         count += 1
-        if count >= MIN_STRETCH:
-            score = LITERAL_BITS * count - MATCH_BITS - added / bit_cost
-            if score > gain:
-                best, gain = count, score
+        score = LITERAL_BITS * count - MATCH_BITS - added / bit_cost
+        if count >= MIN_STRETCH and score > gain:
+            best, gain = count, score
+        elif score < gain - GIVE_UP_BITS:  # too far behind to catch up: keeps the scan short
+            break
     return best, gain
 
 
