@@ -8,7 +8,9 @@ one pixel either way), when those entries
 are almost as good for every pixel of the stretch. Deflate codes such a
 stretch as one match of a few bits instead of a literal of about 7 bits per
 pixel. (Palette order is left alone: deflate codes indices by equality, so
-renumbering the entries changes nothing but the Huffman labels.)
+renumbering the entries changes nothing but the Huffman labels; measured on six
+photographs at Q = 80, ordering by luminance or along a nearest-neighbour path
+changed zlib sizes by under 0.15 %, and lzma's by -1.7 % to +1.5 %.)
 
 The bound, for every pixel (d is the squared distance in 8-bit samples over the
 stored channels: grey, RGB or RGBA; ``nearest`` is the entry chosen at Q = 100)::
