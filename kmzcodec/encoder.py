@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,10 +13,10 @@ from PIL import Image
 from . import autok, container, fileio
 from .errors import KmzError
 from .format import ColorSpace, Compression, Method
-from .options import check_encode, check_overwrite, check_path
+from .options import DEFAULT_QUALITY, check_encode, check_overwrite, check_path
 from .palettes import Palette
 from .pixels import to_pixels
-from .quantize import Quantized, Quantizer
+from .quantize import Quantized, Quantizer, _common_channels, _widen
 
 DEFAULT_COLORS = 256
 
@@ -71,6 +71,23 @@ def _palette_image(image: Image.Image, colors: int) -> Quantized | None:
     return Quantized(np.ascontiguousarray(palette), np.ascontiguousarray(indices), "given", "rgb", False)
 
 
+def _trade(quantizer: Quantizer, quantized: Quantized, quality: int) -> Quantized:
+    """``quality`` below 100: indices re-chosen to compress better within a bounded error.
+
+    An encoder-level step on (pixels, palette, indices), after the quantizer
+    (kmzcodec.ratedistortion has the bound); undithered only (checked with the options).
+    """
+    if quality == DEFAULT_QUALITY or quantized.dithered or quantized.method == "exact":
+        return quantized
+    from . import ratedistortion  # here: numba takes a noticeable time to import, only this needs it
+
+    # A given palette may differ from the image in channels: compared as Quantizer.remap compares.
+    channels = _common_channels(quantizer.pixels.shape[2], quantized.palette.shape[1])
+    pixels, palette = _widen(quantizer.pixels, channels), _widen(quantized.palette, channels)
+    indices = ratedistortion.trade(pixels, palette, quantized.indices, quality)
+    return replace(quantized, indices=indices)
+
+
 def encode_details(
     image: Image.Image | np.ndarray,
     colors: int | str = DEFAULT_COLORS,
@@ -87,6 +104,7 @@ def encode_details(
     max_bytes: int | None = None,
     value_range: tuple[float, float] | None = None,
     palette: Palette | str | os.PathLike[str] | np.ndarray | None = None,
+    quality: int = DEFAULT_QUALITY,
 ) -> Encoded:
     """:func:`encode`, also returning the palette and indices it chose (and so K)."""
     checked = check_encode(
@@ -103,6 +121,7 @@ def encode_details(
         max_bytes=max_bytes,
         value_range=value_range,
         palette=palette,
+        quality=quality,
     )
     if checked.palette is not None and checked.colors not in (DEFAULT_COLORS, len(checked.palette)):
         raise KmzError(
@@ -127,7 +146,7 @@ def encode_details(
     # A range given for an 8-bit palette image is refused by to_pixels, not ignored here.
     if checked.palette is not None:
         onto = Quantizer(to_pixels(image, checked.value_range), colorspace=checked.colorspace)
-        quantized = onto.remap(checked.palette.entries, dither=checked.dither)
+        quantized = _trade(onto, onto.remap(checked.palette.entries, dither=checked.dither), checked.quality)
         del onto
         return Encoded(write(quantized), quantized)
     given = None
@@ -151,9 +170,11 @@ def encode_details(
             max_bytes=checked.max_bytes,
         )
         quantized, data = choice.quantized, choice.data
+        if checked.quality != DEFAULT_QUALITY:  # K was chosen at full quality; the knob applies to it
+            quantized, data = _trade(quantizer, quantized, checked.quality), None
         del quantizer, choice  # the pixels, the histogram and the other palettes tried
         return Encoded(write(quantized) if data is None else data, quantized)
-    quantized = quantizer.quantize(checked.colors, dither=checked.dither)
+    quantized = _trade(quantizer, quantizer.quantize(checked.colors, dither=checked.dither), checked.quality)
     del quantizer  # the pixels and the histogram: not needed while compressing
     return Encoded(write(quantized), quantized)
 
@@ -174,6 +195,7 @@ def encode(
     max_bytes: int | None = None,
     value_range: tuple[float, float] | None = None,
     palette: Palette | str | os.PathLike[str] | np.ndarray | None = None,
+    quality: int = DEFAULT_QUALITY,
 ) -> bytes:
     """Encode an image (PIL image in any mode, or a numpy array) as ``.kmz`` bytes.
 
@@ -200,6 +222,13 @@ def encode(
     of K grey, RGB or RGBA entries. The file keeps the palette exactly, every
     entry in its order; ``dither`` and ``colorspace`` (where distances are
     measured) apply.
+
+    ``quality`` (0..100, default 100) trades a bounded error for smaller files:
+    below 100 stretches of pixels repeat the index to their left or copy the
+    row above where that entry is almost as good, each pixel's squared error
+    at most (1 + 16 (100 - quality) / 100) times its nearest entry's (exact
+    pixels never change; RGBA keeps each pixel's alpha class), and only where
+    the bytes saved are worth the error added. Undithered only for now. See :mod:`kmzcodec.ratedistortion`.
     Every option is checked before any work is done: a wrong type or value
     raises :class:`KmzError` with reason "bad-option" (:mod:`kmzcodec.options`).
     """
@@ -218,6 +247,7 @@ def encode(
         max_bytes=max_bytes,
         value_range=value_range,
         palette=palette,
+        quality=quality,
     ).data
 
 

@@ -36,6 +36,10 @@ GMM_MAX_COLORS = 256
 DITHER_MAX_COLORS = 256
 #: Compression effort (zlib levels, lzma presets).
 LEVELS = range(10)
+#: ``encode(quality=...)``: 100 keeps every pixel's nearest entry; lower trades error for bytes
+#: (kmzcodec.ratedistortion).
+DEFAULT_QUALITY = 100
+QUALITIES = range(DEFAULT_QUALITY + 1)
 #: Seeds the quantizer's random generators take.
 SEED_LIMIT = 2**32
 
@@ -111,6 +115,13 @@ def check_dither(value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise _fail(f"dither must be True or False, not {value!r}")
     return bool(value)
+
+
+def check_quality(value: object) -> int:
+    """0..100: 100 keeps each pixel's nearest entry; lower allows kmzcodec.ratedistortion's error bound."""
+    if not _is_int(value) or int(value) not in QUALITIES:
+        raise _fail(f"quality must be an integer from 0 to {DEFAULT_QUALITY}, not {value!r}")
+    return int(value)
 
 
 def check_colors(
@@ -220,6 +231,7 @@ class Checked:
     max_bytes: int | None
     value_range: tuple[float, float] | None
     palette: Palette | None = None
+    quality: int = DEFAULT_QUALITY
 
 
 def check_palette(value: object) -> Palette | None:
@@ -249,6 +261,7 @@ def check_encode(
     max_bytes: object,
     value_range: object,
     palette: object = None,
+    quality: object = DEFAULT_QUALITY,
 ) -> Checked:
     """Check every option of :func:`kmzcodec.encode` before any work is done (defaults live there)."""
     checked_method, checked_dither = check_method(method), check_dither(dither)
@@ -266,7 +279,10 @@ def check_encode(
         max_bytes=check_max_bytes(max_bytes),
         value_range=check_value_range(value_range),
         palette=check_palette(palette),
+        quality=check_quality(quality),
     )
+    if checked.dither and checked.quality != DEFAULT_QUALITY:
+        raise _fail(f"quality={checked.quality} works without dithering for now: quality=100 or no dither")
     if checked.palette is not None:
         if checked.colors == "auto" or checked.method != "kmeans":
             raise _fail("a given palette is used as it is: colors='auto' and method='gmm' do not apply")

@@ -33,7 +33,7 @@ MIME = "image/x-kmz"
 
 #: Save options taken from ``im.encoderinfo``: exactly the keyword parameters of
 #: kmzcodec.encode, so a new encoder option reaches ``img.save`` without a change
-#: here, and keys meant for other formats (quality=, optimize=, ...) are ignored.
+#: here, and keys meant for other formats (optimize=, progressive=, ...) are ignored.
 SAVE_OPTIONS = tuple(name for name in inspect.signature(encode).parameters if name != "image")
 
 #: Block size for the streaming CRC of verify().

@@ -456,7 +456,7 @@ def test_save_options_reach_the_encoder(rng: np.random.Generator) -> None:
         "seed": 3,
     }
     buffer = io.BytesIO()
-    picture.save(buffer, format="KMZ", quality=90, optimize=True, **options)  # foreign keys ignored
+    picture.save(buffer, format="KMZ", progressive=True, optimize=True, **options)  # foreign keys ignored
     assert buffer.getvalue() == kmzcodec.encode(picture, **options)
 
 

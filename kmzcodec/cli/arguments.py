@@ -14,8 +14,9 @@ from typing import Any
 
 from .. import container
 from ..encoder import DEFAULT_COLORS, encode_details
+from ..errors import KmzError
 from ..format import MAX_COLORS, MAX_DIMENSION
-from ..options import COLORSPACES, COMPRESSIONS, METHODS
+from ..options import COLORSPACES, COMPRESSIONS, DEFAULT_QUALITY, METHODS, check_quality
 from .figures import DEFAULT_DPI, PANEL_INCHES
 
 #: The encoder's defaults (method, colorspace, compression, seed, ...), read from its signature.
@@ -126,6 +127,14 @@ def jobs(text: str) -> int:
     return value
 
 
+def quality(text: str) -> int:
+    try:
+        return check_quality(int(text))
+    except (ValueError, KmzError):
+        msg = f"quality must be an integer from 0 to {DEFAULT_QUALITY}, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def k_list(values: Sequence[int]) -> str:
     return ",".join(str(k) for k in values)
 
@@ -149,6 +158,15 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--dither", action="store_true", help="Floyd-Steinberg error diffusion, K <= 256 (default: off)"
+    )
+    group.add_argument(
+        "--quality",
+        type=quality,
+        default=DEFAULT_QUALITY,
+        metavar="Q",
+        help="0-100: below 100, runs of pixels may take a neighbour's entry whose squared error is at "
+        "most (1 + 16 (100 - Q) / 100) x the nearest's, for smaller files; undithered only "
+        "(default: %(default)s)",
     )
     group.add_argument(
         "--compression",

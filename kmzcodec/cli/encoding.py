@@ -32,6 +32,7 @@ class EncodeOptions:
     min_ssim: float | None = None
     max_bytes: int | None = None
     value_range: tuple[float, float] | None = None
+    quality: int = ENCODER_DEFAULTS["quality"]
     palette: palettes.Palette | None = None
     resize: tuple[int | None, int | None] | None = None
     mat_key: str | None = None
@@ -40,6 +41,8 @@ class EncodeOptions:
         text = f"{self.method}, {self.colorspace}, {self.compression}"
         if self.palette is not None:
             text = f"given {len(self.palette)}-colour palette, {self.colorspace}, {self.compression}"
+        if self.quality != ENCODER_DEFAULTS["quality"]:
+            text += f", quality {self.quality}"
         return text + (", dithered" if self.dither else "")
 
     def encoder_kwargs(self) -> dict[str, Any]:
@@ -54,6 +57,8 @@ class EncodeOptions:
         }
         if self.value_range is not None:  # only when given: the encoder's own default otherwise
             kwargs["value_range"] = self.value_range
+        if self.quality != ENCODER_DEFAULTS["quality"]:
+            kwargs["quality"] = self.quality
         if self.palette is not None:
             kwargs["palette"] = self.palette
             del kwargs["method"]  # the palette is given, not clustered
@@ -74,6 +79,8 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
         raise UsageError(f"{', '.join(named)} needs -k auto (K was given as {chosen})")
     if args.dither and isinstance(chosen, int) and chosen > 256:
         raise UsageError(f"--dither works with K up to 256, not {chosen}")
+    if args.dither and getattr(args, "quality", ENCODER_DEFAULTS["quality"]) != ENCODER_DEFAULTS["quality"]:
+        raise UsageError("--quality below 100 works without --dither for now")
     return EncodeOptions(
         colors=chosen,
         method=args.method,
@@ -83,6 +90,7 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
         level=args.level,
         seed=args.seed,
         value_range=getattr(args, "value_range", None),
+        quality=getattr(args, "quality", ENCODER_DEFAULTS["quality"]),
         palette=palettes.load(args.palette) if getattr(args, "palette", None) else None,
         resize=getattr(args, "resize", None),
         mat_key=getattr(args, "mat_key", None),
