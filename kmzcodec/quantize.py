@@ -33,6 +33,7 @@ from . import colorspace as spaces
 from .bands import map_bands
 from .errors import KmzError
 from .options import METHODS
+from .threads import cpu_budget
 
 
 #: Cell grids (bits per channel) the k-means refines on after seeding, coarse to
@@ -236,7 +237,7 @@ THREADED_QUERY = 1 << 14
 
 def _query(tree, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     """Distances and indices of the ``k`` nearest centres of every point."""
-    return tree.query(points, k=k, workers=-1 if len(points) >= THREADED_QUERY else 1)
+    return tree.query(points, k=k, workers=cpu_budget() if len(points) >= THREADED_QUERY else 1)
 
 
 def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:

@@ -1,0 +1,488 @@
+"""Converting many files to ``.kmz``: in this process, in worker processes, or on a Dask cluster.
+
+For scripts and notebooks as well as ``kmz convert``::
+
+    from kmzcodec import batch
+    summary = batch.convert(["photos/"], "out/", jobs=2, colors=64)
+    summary = batch.convert(["photos/"], "out/", client=distributed.Client("tcp://host:8786"))
+
+Every engine runs the same per-file work, :func:`convert_file`: read the input,
+encode it, write the output atomically (kmzcodec.fileio: the file appears
+complete or not at all) and send back a small :class:`Outcome` (paths, sizes, or
+the reason it failed), never the bytes. So the parent only plans and counts; the
+workers read and write on a file system they share with it.
+
+Memory stays flat in the number of files: at most ``window`` tasks are in flight
+(a new one is submitted as each finishes) and each outcome is dropped once reported.
+A file that fails is reported with its path and reason and the others go on. On Dask
+a worker that dies has its tasks re-run elsewhere; a re-run that finds the output
+its first attempt wrote (same bytes) counts it as converted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import fileio, threads
+from .cli.encoding import EncodeOptions, encode
+from .cli.inputs import prepare
+from .cli.status import CliError
+from .errors import KmzError
+
+#: Outcome statuses.
+CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
+#: Tasks in flight per Dask worker thread: one running, one queued beside it, so no thread
+#: waits for the client's next submission.
+DASK_TASKS_PER_THREAD = 2
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to convert: all a worker needs (small and picklable)."""
+
+    source: str
+    output: str
+    options: EncodeOptions
+    force: bool = False
+    #: Encodes running at once on the CPUs of the process that runs this one (its
+    #: share of threads is available CPUs / sharers; see kmzcodec.threads).
+    sharers: int = 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file; ``subject`` is the path ``reason`` is about."""
+
+    source: str
+    output: str
+    status: str
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reason: str | None = None
+    subject: str | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for people: ``path: reason``."""
+        return f"{self.subject or self.source}: {self.reason}"
+
+
+def _failed(task: Task, reason: str, subject: str | None = None) -> Outcome:
+    return Outcome(task.source, task.output, FAILED, reason=reason, subject=subject or task.source)
+
+
+def _threads_in_this_process() -> int:
+    """Tasks this process runs at once: a Dask worker's thread count, else 1."""
+    if "distributed" not in sys.modules:  # never import Dask just to ask
+        return 1
+    from distributed import get_worker
+
+    try:
+        return max(1, get_worker().state.nthreads)
+    except ValueError:  # not in a Dask worker
+        return 1
+
+
+def _encode(task: Task) -> tuple[bytes, int] | Outcome:
+    path = Path(task.source)
+    try:
+        size = path.stat().st_size
+        image = prepare(path, task.options)
+        return encode(image, task.options).data, size
+    except (CliError, KmzError) as exc:
+        return _failed(task, str(exc).removeprefix(f"{path}: "))
+    except MemoryError:
+        return _failed(task, "out of memory")
+    except OSError as exc:
+        return _failed(task, f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # a bug, or a library failure on this file: report it, go on
+        return _failed(task, f"{type(exc).__name__}: {exc}")
+
+
+def _holds(path: str, data: bytes) -> bool:
+    try:
+        return Path(path).read_bytes() == data
+    except OSError:
+        return False
+
+
+def convert_file(task: Task) -> Outcome:
+    """Read, encode and write one file; every failure becomes an Outcome (never raises).
+
+    Module-level and built from picklable parts, so worker processes ("spawn",
+    "forkserver") and Dask workers import and call it by name.
+    """
+    with threads.cpu_share(task.sharers * _threads_in_this_process()):
+        encoded = _encode(task)
+    if isinstance(encoded, Outcome):
+        return encoded
+    data, size = encoded
+    try:
+        fileio.write_bytes(task.output, data, inputs=[task.source], force=task.force)
+    except fileio.OutputExistsError as exc:
+        # A re-run of a task whose worker died after writing finds its own output: same bytes.
+        if not _holds(task.output, data):
+            return _failed(task, str(exc).removeprefix(f"{task.output}: "), task.output)
+    except fileio.SameFileError as exc:
+        return _failed(task, str(exc).removeprefix(f"{task.output}: "), task.output)
+    except OSError as exc:
+        return _failed(task, f"cannot write: {exc.strerror or exc}", task.output)
+    return Outcome(task.source, task.output, CONVERTED, size, len(data))
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def readable_suffixes() -> set[str]:
+    Image.init()
+    readable = {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN}
+    return (readable | {".mat"}) - {".kmz"}
+
+
+def _same_dir(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def walk(folder: Path, skip: Path) -> Iterator[Path]:
+    """Image files under ``folder``, sorted; hidden entries (our temporaries too) and ``skip`` left out."""
+    suffixes = readable_suffixes()
+    for root, dirs, files in os.walk(folder):
+        base = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _same_dir(base / d, skip))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
+                yield base / name
+
+
+@dataclass
+class Plan:
+    """What a batch will do: tasks to run, and files refused or skipped before any work."""
+
+    tasks: list[Task]
+    refused: list[Outcome]
+    skipped: list[Outcome]
+
+
+def plan(
+    paths: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    options: EncodeOptions | None = None,
+) -> Plan:
+    """One task per input file (folders walked, their layout kept under ``out_dir``).
+
+    Outputs that exist are skipped unless ``force``; an input that does not exist, or
+    whose output another input already claims, is refused. Creates the output folders.
+    """
+    target = Path(out_dir)
+    options = options or EncodeOptions()
+    result = Plan([], [], [])
+    claimed: dict[Path, Path] = {}
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            pairs: Iterable[tuple[Path, Path]] = (
+                (file, target / file.relative_to(path).with_suffix(".kmz")) for file in walk(path, target)
+            )
+        elif path.exists():
+            pairs = [(path, target / (path.stem + ".kmz"))]
+        else:
+            result.refused.append(Outcome(str(path), "", FAILED, reason="no such file or folder"))
+            continue
+        for source, output in pairs:
+            if output in claimed:
+                reason = f"skipped, its output {output} is already made from {claimed[output]}"
+                result.refused.append(Outcome(str(source), str(output), FAILED, reason=reason))
+                continue
+            claimed[output] = source
+            if not force and output.exists():
+                result.skipped.append(Outcome(str(source), str(output), SKIPPED))
+                continue
+            result.tasks.append(Task(str(source), str(output), options, force))
+    for folder in sorted({Path(task.output).parent for task in result.tasks}):
+        folder.mkdir(parents=True, exist_ok=True)  # here, once, not racing in the workers
+    return result
+
+
+def options_from(encode_options: dict[str, Any]) -> EncodeOptions:
+    """:class:`EncodeOptions` from keyword arguments, checked once before any file is read."""
+    known = {f.name for f in fields(EncodeOptions)}
+    unknown = sorted(set(encode_options) - known)
+    if unknown:
+        raise KmzError(f"unknown encode option(s): {', '.join(unknown)}", "bad-option")
+    options = EncodeOptions(**encode_options)
+    try:  # one pixel: the encoder's own checks of the options, before thousands of files fail alike
+        encode(np.zeros((1, 1, 3), np.uint8), options)
+    except KmzError as exc:
+        if exc.reason == "bad-option":
+            raise
+    return options
+
+
+# --------------------------------------------------------------------------- engines
+
+
+@dataclass
+class Flight:
+    """Counts of tasks handed to an engine and not yet reported (instrumentation for tests)."""
+
+    in_flight: int = 0
+    peak: int = 0
+    #: Local worker processes, or the Dask cluster's threads, when the run started.
+    workers: int = 0
+
+    def submitted(self) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    def reported(self) -> None:
+        self.in_flight -= 1
+
+
+def _counted(tasks: Iterable[Task], flight: Flight) -> Iterator[Task]:
+    for task in tasks:
+        flight.submitted()
+        yield task
+
+
+def _local(tasks: Sequence[Task], workers: int, flight: Flight) -> Iterator[Outcome]:
+    live: set[str] = set()  # outputs being written now
+
+    def queue() -> Iterator[Task]:
+        for task in _counted((_shared(task, workers) for task in tasks), flight):
+            live.add(task.output)
+            yield task
+
+    try:
+        if workers == 1:
+            for task in queue():
+                outcome = convert_file(task)
+                live.discard(outcome.output)
+                flight.reported()
+                yield outcome
+            return
+        from .cli.workers import outcomes  # the process pool: one task per worker in flight
+
+        with contextlib.closing(outcomes(queue(), workers, convert_file)) as results:
+            for outcome in results:  # closing: an interrupt here also stops the workers at once
+                live.discard(outcome.output)
+                flight.reported()
+                yield outcome
+    finally:
+        if workers > 1:  # in this process, atomic_write's own cleanup has run
+            _sweep(live)
+
+
+def _sweep(outputs: Iterable[str]) -> None:
+    """Remove the named temporaries that killed workers may leave beside ``outputs``.
+
+    Only fileio's fallback path has such names (on Linux, O_TMPFILE leaves nothing).
+    """
+    for folder in {Path(output).parent for output in outputs}:
+        with contextlib.suppress(OSError):
+            for entry in folder.iterdir():
+                if fileio.is_temp_name(entry.name):
+                    with contextlib.suppress(OSError):
+                        entry.unlink()
+
+
+def _shared(task: Task, sharers: int) -> Task:
+    return Task(task.source, task.output, task.options, task.force, sharers)
+
+
+def dask_workers(client: Any) -> tuple[int, int]:
+    """(threads in the cluster, most worker processes on one host) as the scheduler sees them."""
+    try:  # newer versions list only a few workers unless asked for all
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    except TypeError:
+        workers = client.scheduler_info()["workers"]
+    per_host: dict[str, int] = {}
+    for info in workers.values():
+        per_host[info["host"]] = per_host.get(info["host"], 0) + 1
+    return sum(info["nthreads"] for info in workers.values()), max(per_host.values(), default=1)
+
+
+def _on_dask(client: Any, tasks: Sequence[Task], window: int, flight: Flight) -> Iterator[Outcome]:
+    from distributed import as_completed
+
+    _, per_host = dask_workers(client)
+    queue = _counted((_shared(task, per_host) for task in tasks), flight)
+    live: dict[Any, Task] = {}
+
+    def submit(task: Task) -> Any:
+        future = client.submit(convert_file, task, pure=False)
+        live[future] = task
+        return future
+
+    pending = as_completed([submit(task) for task in islice(queue, window)])
+    try:
+        for future in pending:
+            task = live.pop(future)
+            if future.status == "finished":
+                outcome = future.result()
+            else:  # e.g. KilledWorker: the task's workers died too often
+                outcome = _failed(task, f"{type(future.exception()).__name__}: {future.exception()}")
+            future.release()  # the scheduler forgets it; so do we (del below)
+            del future
+            following = next(queue, None)
+            if following is not None:
+                pending.add(submit(following))
+            flight.reported()
+            yield outcome
+    finally:  # an interrupt or an early close: what is queued never starts
+        if live:
+            client.cancel(list(live))
+            live.clear()
+
+
+def run(
+    tasks: Sequence[Task],
+    *,
+    client: Any = None,
+    jobs: int = 1,
+    window: int | None = None,
+    flight: Flight | None = None,
+) -> Iterator[Outcome]:
+    """Outcomes of ``tasks`` as they complete: locally on ``jobs`` processes, or on ``client``."""
+    flight = flight or Flight()
+    if client is not None:
+        flight.workers, _ = dask_workers(client)
+        size = window or DASK_TASKS_PER_THREAD * max(1, flight.workers)
+        return _on_dask(client, tasks, max(1, size), flight)
+    flight.workers = max(1, min(jobs, window or jobs, len(tasks) or 1))
+    return _local(tasks, flight.workers, flight)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@dataclass
+class Summary:
+    """Counts of a finished (or stopped) batch."""
+
+    files: int = 0
+    converted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    peak_in_flight: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.files += 1
+        if outcome.status == CONVERTED:
+            self.converted += 1
+            self.bytes_in += outcome.bytes_in
+            self.bytes_out += outcome.bytes_out
+        elif outcome.status == SKIPPED:
+            self.skipped += 1
+        else:
+            self.failed += 1
+            self.failures.append((outcome.subject or outcome.source, outcome.reason or ""))
+
+    @property
+    def ratio(self) -> float | None:
+        """Bytes in over bytes out of the converted files."""
+        return self.bytes_in / self.bytes_out if self.bytes_out else None
+
+    def row(self) -> dict[str, str]:
+        """The summary table's columns, as text."""
+        return {
+            "files": str(self.files),
+            "converted": str(self.converted),
+            "skipped": str(self.skipped),
+            "failed": str(self.failed),
+            "bytes in": f"{self.bytes_in:,}",
+            "bytes out": f"{self.bytes_out:,}",
+            "in/out": f"{self.ratio:.2f}x" if self.ratio is not None else "n/a",
+            "time s": f"{self.seconds:.2f}",
+            "workers": str(self.workers),
+        }
+
+    def __str__(self) -> str:
+        row = self.row()
+        widths = [max(len(k), len(v)) for k, v in row.items()]
+        return "\n".join(
+            "  ".join(cell.rjust(w) for cell, w in zip(cells, widths, strict=True))
+            for cells in (list(row), list(row.values()))
+        )
+
+
+def iter_convert(
+    paths: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    jobs: int = 1,
+    window: int | None = None,
+    force: bool = False,
+    flight: Flight | None = None,
+    **encode_options: Any,
+) -> Iterator[Outcome]:
+    """Every file's :class:`Outcome`: refused and skipped ones first, then as they complete."""
+    options = options_from(encode_options)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    work = plan(paths, out_dir, force=force, options=options)
+    yield from work.refused
+    yield from work.skipped
+    yield from run(work.tasks, client=client, jobs=jobs, window=window, flight=flight)
+
+
+def convert(
+    paths: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    jobs: int = 1,
+    window: int | None = None,
+    force: bool = False,
+    progress: Callable[[Outcome], object] | None = None,
+    **encode_options: Any,
+) -> Summary:
+    """Convert files and folders into ``out_dir``; ``progress`` is called with each outcome.
+
+    ``encode_options`` are :class:`EncodeOptions` fields (``colors``, ``method``,
+    ``colorspace``, ``dither``, ``compression``, ``level``, ``seed``, ``resize``, ...).
+    With a ``distributed.Client`` the files are converted on its cluster, whose
+    workers must see ``paths`` and ``out_dir`` at the same names.
+    """
+    flight = Flight()
+    start = time.perf_counter()
+    summary = Summary()
+    outcomes = iter_convert(
+        paths,
+        out_dir,
+        client=client,
+        jobs=jobs,
+        window=window,
+        force=force,
+        flight=flight,
+        **encode_options,
+    )
+    with contextlib.closing(outcomes):
+        for outcome in outcomes:
+            summary.add(outcome)
+            if progress is not None:
+                progress(outcome)
+    summary.seconds = time.perf_counter() - start
+    summary.workers = flight.workers
+    summary.peak_in_flight = flight.peak
+    return summary
