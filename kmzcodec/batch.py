@@ -25,7 +25,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import islice
 from pathlib import Path
@@ -260,7 +260,7 @@ def _counted(tasks: Iterable[Task], flight: Flight) -> Iterator[Task]:
         yield task
 
 
-def _local(tasks: Sequence[Task], workers: int, flight: Flight) -> Iterator[Outcome]:
+def _local(tasks: Sequence[Task], workers: int, flight: Flight) -> Generator[Outcome, None, None]:
     live: set[str] = set()  # outputs being written now
 
     def queue() -> Iterator[Task]:
@@ -317,7 +317,9 @@ def dask_workers(client: Any) -> tuple[int, int]:
     return sum(info["nthreads"] for info in workers.values()), max(per_host.values(), default=1)
 
 
-def _on_dask(client: Any, tasks: Sequence[Task], window: int, flight: Flight) -> Iterator[Outcome]:
+def _on_dask(
+    client: Any, tasks: Sequence[Task], window: int, flight: Flight
+) -> Generator[Outcome, None, None]:
     from distributed import as_completed
 
     _, per_host = dask_workers(client)
@@ -339,10 +341,10 @@ def _on_dask(client: Any, tasks: Sequence[Task], window: int, flight: Flight) ->
                 outcome = _failed(task, f"{type(future.exception()).__name__}: {future.exception()}")
             future.release()  # the scheduler forgets it; so do we (del below)
             del future
+            flight.reported()
             following = next(queue, None)
             if following is not None:
                 pending.add(submit(following))
-            flight.reported()
             yield outcome
     finally:  # an interrupt or an early close: what is queued never starts
         if live:
@@ -357,7 +359,7 @@ def run(
     jobs: int = 1,
     window: int | None = None,
     flight: Flight | None = None,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Outcomes of ``tasks`` as they complete: locally on ``jobs`` processes, or on ``client``."""
     flight = flight or Flight()
     if client is not None:
@@ -436,7 +438,7 @@ def iter_convert(
     force: bool = False,
     flight: Flight | None = None,
     **encode_options: Any,
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Every file's :class:`Outcome`: refused and skipped ones first, then as they complete."""
     options = options_from(encode_options)
     Path(out_dir).mkdir(parents=True, exist_ok=True)

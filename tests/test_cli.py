@@ -466,6 +466,18 @@ def test_convert_with_worker_processes(capsys: pytest.CaptureFixture[str], tmp_p
         assert kmzcodec.decode((out / name).with_suffix(".kmz").read_bytes()).size == size
 
 
+def test_convert_scheduler_without_dask_names_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    _tree(source)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed: import fails
+    code, stdout, err = run(capsys, "convert", source, "--out-dir", out, "--scheduler", "local")
+    assert code == 1 and stdout == ""
+    assert err == "kmz: error: --scheduler needs Dask: pip install 'kmzcodec[dask]'\n"
+    assert not out.exists()  # refused before any work
+
+
 NOISE = 160  # pixels a side: big enough that a run takes seconds, small enough to stay quick
 
 

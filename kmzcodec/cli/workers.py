@@ -109,8 +109,9 @@ def outcomes(
                         outcome = worker.connection.recv()
                     except EOFError:
                         raise CliError("a worker process died (out of memory?); stopping") from None
+                    worker.job = None  # done: reported before the next job goes out, so the
+                    yield outcome  # jobs handed out and not yet reported never exceed the workers
                     worker.give(next(queue, None))
-                    yield outcome
                 elif worker.process.sentinel in ready:
                     raise CliError("a worker process died (out of memory?); stopping")
     except BaseException:

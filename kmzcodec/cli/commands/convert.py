@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,17 +71,15 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     if scheduler is None:
         yield None
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise CliError(DASK_MISSING) from None
+    from distributed import Client, LocalCluster
+
     if scheduler == "local":
-        with (
-            LocalCluster(
+        with warnings.catch_warnings():  # the scheduler's HTTP routes move if 8787 is taken: no news
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = LocalCluster(
                 n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             yield client
         return
     try:
@@ -94,6 +93,11 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
 def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     options = encode_options(args)
+    if args.scheduler is not None:  # before any work: one line naming the extra
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise CliError(DASK_MISSING) from None
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: exists and is not a folder")
     try:
