@@ -540,6 +540,30 @@ def test_interrupted_convert_leaves_only_complete_files(
     assert 0 < made < count  # really stopped mid-run
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and signals are POSIX")
+def test_interrupted_convert_on_a_local_cluster_says_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the Dask workers too: they stay quiet, the queue is dropped, no partial file."""
+    pytest.importorskip("distributed")
+    source, out = tmp_path / "in", tmp_path / "out"
+    count = 30
+    _noise_folder(source, count)
+    command = _kmz_command("convert", source, "--out-dir", out, "-k", "64", "--scheduler", "local", "-j", 2)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        _wait_for_output(out, process)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, err
+    assert err.decode().splitlines() == ["kmz: error: interrupted"]
+    assert 0 < _assert_only_complete_outputs(out) < count
+
+
 def _group_members(group: int) -> dict[int, int]:
     """{pid: parent pid} of the live processes in a process group (Linux /proc)."""
     members = {}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import sys
 import time
 import warnings
@@ -65,6 +67,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in this process's environment (inherited by its children) within the block."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Worker processes started in the block inherit an ignored SIGINT: Ctrl-C reaches the
+    whole process group, and only this process should act on it (not print a traceback each)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     """None without --scheduler; else a Client of the cluster at the address, or of a new
     LocalCluster of ``jobs`` single-threaded worker processes (closed afterwards)."""
@@ -74,13 +105,18 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
-        with warnings.catch_warnings():  # the scheduler's HTTP routes move if 8787 is taken: no news
-            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-            cluster = LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-        with cluster, Client(cluster) as client:
-            yield client
+        # The workers' own log lines (a cancelled task, a heartbeat cut short at the end of an
+        # interrupted run) are not for kmz's user: one line per failed file is. Set for the
+        # cluster's life: a worker that dies is restarted, with the same environment.
+        with _environment("DASK_LOGGING__DISTRIBUTED", "critical"):
+            with warnings.catch_warnings(), _sigint_ignored():
+                # The scheduler's HTTP routes move if 8787 is taken: no news to a user.
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                cluster = LocalCluster(
+                    n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+                )
+            with cluster, Client(cluster) as client:
+                yield client
         return
     try:
         client = Client(scheduler, timeout="20s")
