@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
@@ -34,111 +33,30 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import fileio, threads
+from . import fileio
 from .cli.encoding import EncodeOptions, encode
-from .cli.inputs import prepare
-from .cli.status import CliError
 from .errors import KmzError
+from .tasks import CONVERTED, FAILED, SKIPPED, Outcome, Task, convert_file, failed
 
-#: Outcome statuses.
-CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
+__all__ = [
+    "CONVERTED",
+    "FAILED",
+    "SKIPPED",
+    "Flight",
+    "Outcome",
+    "Plan",
+    "Summary",
+    "Task",
+    "convert",
+    "convert_file",
+    "iter_convert",
+    "plan",
+    "run",
+]
+
 #: Tasks in flight per Dask worker thread: one running, one queued beside it, so no thread
 #: waits for the client's next submission.
 DASK_TASKS_PER_THREAD = 2
-
-
-@dataclass(frozen=True)
-class Task:
-    """One file to convert: all a worker needs (small and picklable)."""
-
-    source: str
-    output: str
-    options: EncodeOptions
-    force: bool = False
-    #: Encodes running at once on the CPUs of the process that runs this one (its
-    #: share of threads is available CPUs / sharers; see kmzcodec.threads).
-    sharers: int = 1
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one file; ``subject`` is the path ``reason`` is about."""
-
-    source: str
-    output: str
-    status: str
-    bytes_in: int = 0
-    bytes_out: int = 0
-    reason: str | None = None
-    subject: str | None = None
-
-    @property
-    def message(self) -> str:
-        """One line for people: ``path: reason``."""
-        return f"{self.subject or self.source}: {self.reason}"
-
-
-def _failed(task: Task, reason: str, subject: str | None = None) -> Outcome:
-    return Outcome(task.source, task.output, FAILED, reason=reason, subject=subject or task.source)
-
-
-def _threads_in_this_process() -> int:
-    """Tasks this process runs at once: a Dask worker's thread count, else 1."""
-    if "distributed" not in sys.modules:  # never import Dask just to ask
-        return 1
-    from distributed import get_worker
-
-    try:
-        return max(1, get_worker().state.nthreads)
-    except ValueError:  # not in a Dask worker
-        return 1
-
-
-def _encode(task: Task) -> tuple[bytes, int] | Outcome:
-    path = Path(task.source)
-    try:
-        size = path.stat().st_size
-        image = prepare(path, task.options)
-        return encode(image, task.options).data, size
-    except (CliError, KmzError) as exc:
-        return _failed(task, str(exc).removeprefix(f"{path}: "))
-    except MemoryError:
-        return _failed(task, "out of memory")
-    except OSError as exc:
-        return _failed(task, f"cannot read: {exc.strerror or exc}")
-    except Exception as exc:  # a bug, or a library failure on this file: report it, go on
-        return _failed(task, f"{type(exc).__name__}: {exc}")
-
-
-def _holds(path: str, data: bytes) -> bool:
-    try:
-        return Path(path).read_bytes() == data
-    except OSError:
-        return False
-
-
-def convert_file(task: Task) -> Outcome:
-    """Read, encode and write one file; every failure becomes an Outcome (never raises).
-
-    Module-level and built from picklable parts, so worker processes ("spawn",
-    "forkserver") and Dask workers import and call it by name.
-    """
-    with threads.cpu_share(task.sharers * _threads_in_this_process()):
-        encoded = _encode(task)
-    if isinstance(encoded, Outcome):
-        return encoded
-    data, size = encoded
-    try:
-        fileio.write_bytes(task.output, data, inputs=[task.source], force=task.force)
-    except fileio.OutputExistsError as exc:
-        # A re-run of a task whose worker died after writing finds its own output: same bytes.
-        if not _holds(task.output, data):
-            return _failed(task, str(exc).removeprefix(f"{task.output}: "), task.output)
-    except fileio.SameFileError as exc:
-        return _failed(task, str(exc).removeprefix(f"{task.output}: "), task.output)
-    except OSError as exc:
-        return _failed(task, f"cannot write: {exc.strerror or exc}", task.output)
-    return Outcome(task.source, task.output, CONVERTED, size, len(data))
 
 
 # --------------------------------------------------------------------------- planning
@@ -338,7 +256,7 @@ def _on_dask(
             if future.status == "finished":
                 outcome = future.result()
             else:  # e.g. KilledWorker: the task's workers died too often
-                outcome = _failed(task, f"{type(future.exception()).__name__}: {future.exception()}")
+                outcome = failed(task, f"{type(future.exception()).__name__}: {future.exception()}")
             future.release()  # the scheduler forgets it; so do we (del below)
             del future
             flight.reported()
@@ -439,13 +357,31 @@ def iter_convert(
     flight: Flight | None = None,
     **encode_options: Any,
 ) -> Generator[Outcome, None, None]:
-    """Every file's :class:`Outcome`: refused and skipped ones first, then as they complete."""
-    options = options_from(encode_options)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    work = plan(paths, out_dir, force=force, options=options)
+    """Every file's :class:`Outcome`: refused and skipped ones first, then as they complete.
+
+    Arguments as :func:`convert`'s; ``flight`` counts the tasks in flight.
+    """
+    work = _prepare(paths, out_dir, force, encode_options)
     yield from work.refused
     yield from work.skipped
     yield from run(work.tasks, client=client, jobs=jobs, window=window, flight=flight)
+
+
+def _prepare(
+    paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], force: bool, encode_options: Any
+) -> Plan:
+    options = options_from(encode_options)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return plan(paths, out_dir, force=force, options=options)
+
+
+def _bar(total: int) -> Any:
+    """A tqdm bar (files/s, ETA) for notebooks and terminals, or None without tqdm."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="convert", unit="file")
 
 
 def convert(
@@ -456,35 +392,39 @@ def convert(
     jobs: int = 1,
     window: int | None = None,
     force: bool = False,
-    progress: Callable[[Outcome], object] | None = None,
+    progress: bool | Callable[[Outcome], object] | None = None,
     **encode_options: Any,
 ) -> Summary:
-    """Convert files and folders into ``out_dir``; ``progress`` is called with each outcome.
+    """Convert files and folders (walked, their layout kept) into ``out_dir``.
 
-    ``encode_options`` are :class:`EncodeOptions` fields (``colors``, ``method``,
-    ``colorspace``, ``dither``, ``compression``, ``level``, ``seed``, ``resize``, ...).
-    With a ``distributed.Client`` the files are converted on its cluster, whose
-    workers must see ``paths`` and ``out_dir`` at the same names.
+    ``jobs`` worker processes here, or with a ``distributed.Client`` as ``client`` the
+    workers of its cluster, which must see ``paths`` and ``out_dir`` at the same names.
+    At most ``window`` files are in flight (default: ``jobs``; on Dask two per worker
+    thread). Outputs that exist are skipped unless ``force``. ``progress``: True for a
+    tqdm bar, or a function called with each file's :class:`Outcome`. ``encode_options``
+    are :class:`EncodeOptions` fields: ``colors``, ``method``, ``colorspace``, ``dither``,
+    ``compression``, ``level``, ``seed``, ``resize``, ...
     """
-    flight = Flight()
     start = time.perf_counter()
+    work = _prepare(paths, out_dir, force, encode_options)
     summary = Summary()
-    outcomes = iter_convert(
-        paths,
-        out_dir,
-        client=client,
-        jobs=jobs,
-        window=window,
-        force=force,
-        flight=flight,
-        **encode_options,
-    )
-    with contextlib.closing(outcomes):
-        for outcome in outcomes:
-            summary.add(outcome)
-            if progress is not None:
-                progress(outcome)
+    for outcome in work.refused + work.skipped:
+        summary.add(outcome)
+    flight = Flight()
+    bar = _bar(len(work.tasks)) if progress is True else None
+    outcomes = run(work.tasks, client=client, jobs=jobs, window=window, flight=flight)
+    try:
+        with contextlib.closing(outcomes):  # an interrupt here also stops the workers at once
+            for outcome in outcomes:
+                summary.add(outcome)
+                if bar is not None:
+                    bar.update(1)
+                elif callable(progress):
+                    progress(outcome)
+    finally:
+        if bar is not None:
+            bar.close()
     summary.seconds = time.perf_counter() - start
-    summary.workers = flight.workers
+    summary.workers = flight.workers or 1
     summary.peak_in_flight = flight.peak
     return summary

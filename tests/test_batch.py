@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,6 +155,12 @@ def test_iter_convert_yields_one_outcome_per_file(source: Path, tmp_path: Path) 
     statuses = sorted(o.status for o in outcomes)
     assert statuses == sorted([batch.CONVERTED] * COUNT + [batch.FAILED] * 2)
     assert outcomes[0].message == f"{tmp_path / 'missing.png'}: no such file or folder"
+
+
+@pytest.mark.parametrize("module", ["kmzcodec.tasks", "kmzcodec.batch", "kmzcodec.cli"])
+def test_each_module_imports_first_in_a_fresh_process(module: str) -> None:
+    """A Dask worker's first import is kmzcodec.tasks (to unpickle a task): no import cycle."""
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=60)
 
 
 def test_each_encode_gets_its_share_of_the_cpus() -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ... import batch, threads
+from ... import threads
 from .. import arguments
 from ..encoding import encode_options
 from ..reports import Reporter, progress, table
@@ -127,6 +127,10 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: kmzcodec.batch imports parts of this package, and a Dask worker's first
+    # import of kmzcodec.tasks must not loop back through kmzcodec.cli to itself.
+    from ... import batch
+
     out_dir = Path(args.out_dir)
     options = encode_options(args)
     if args.scheduler is not None:  # before any work: one line naming the extra
