@@ -236,11 +236,10 @@ def dask_workers(client: Any) -> tuple[int, int]:
 
 
 def _on_dask(
-    client: Any, tasks: Sequence[Task], window: int, flight: Flight
+    client: Any, tasks: Sequence[Task], window: int, per_host: int, flight: Flight
 ) -> Generator[Outcome, None, None]:
     from distributed import as_completed
 
-    _, per_host = dask_workers(client)
     queue = _counted((_shared(task, per_host) for task in tasks), flight)
     live: dict[Any, Task] = {}
 
@@ -255,8 +254,11 @@ def _on_dask(
             task = live.pop(future)
             if future.status == "finished":
                 outcome = future.result()
-            else:  # e.g. KilledWorker: the task's workers died too often
-                outcome = failed(task, f"{type(future.exception()).__name__}: {future.exception()}")
+            elif future.status == "error":  # e.g. KilledWorker: the task's workers died too often
+                error = future.exception()
+                outcome = failed(task, f"{type(error).__name__}: {error}")
+            else:  # cancelled from elsewhere (another client, the scheduler's restart)
+                outcome = failed(task, f"task {future.status} on the cluster")
             future.release()  # the scheduler forgets it; so do we (del below)
             del future
             flight.reported()
@@ -281,9 +283,9 @@ def run(
     """Outcomes of ``tasks`` as they complete: locally on ``jobs`` processes, or on ``client``."""
     flight = flight or Flight()
     if client is not None:
-        flight.workers, _ = dask_workers(client)
+        flight.workers, per_host = dask_workers(client)
         size = window or DASK_TASKS_PER_THREAD * max(1, flight.workers)
-        return _on_dask(client, tasks, max(1, size), flight)
+        return _on_dask(client, tasks, max(1, size), per_host, flight)
     flight.workers = max(1, min(jobs, window or jobs, len(tasks) or 1))
     return _local(tasks, flight.workers, flight)
 
