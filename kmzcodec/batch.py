@@ -110,7 +110,8 @@ def plan(
     target = Path(out_dir)
     options = options or EncodeOptions()
     result = Plan([], [], [])
-    claimed: dict[Path, Path] = {}
+    claimed: dict[str, str] = {}
+    folders: set[Path] = set()
     for given in paths:
         path = Path(given)
         if path.is_dir():
@@ -123,17 +124,20 @@ def plan(
             result.refused.append(Outcome(str(path), "", FAILED, reason="no such file or folder"))
             continue
         for source, output in pairs:
-            if output in claimed:
-                reason = f"skipped, its output {output} is already made from {claimed[output]}"
-                result.refused.append(Outcome(str(source), str(output), FAILED, reason=reason))
+            # Strings, each kept once, not Paths: the plan holds about 400 bytes per file.
+            name, origin = str(output), str(source)
+            if name in claimed:
+                reason = f"skipped, its output {name} is already made from {claimed[name]}"
+                result.refused.append(Outcome(origin, name, FAILED, reason=reason))
                 continue
-            claimed[output] = source
+            claimed[name] = origin
             if not force and output.exists():
-                result.skipped.append(Outcome(str(source), str(output), SKIPPED))
+                result.skipped.append(Outcome(origin, name, SKIPPED))
                 continue
-            result.tasks.append(Task(str(source), str(output), options, force))
-    for folder in sorted({Path(task.output).parent for task in result.tasks}):
-        folder.mkdir(parents=True, exist_ok=True)  # here, once, not racing in the workers
+            if output.parent not in folders:
+                output.parent.mkdir(parents=True, exist_ok=True)  # here, once, not racing in workers
+                folders.add(output.parent)
+            result.tasks.append(Task(origin, name, options, force))
     return result
 
 
