@@ -24,9 +24,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,11 @@ __all__ = [
     "SKIPPED",
     "Flight",
     "Outcome",
-    "Plan",
     "Summary",
     "Task",
     "convert",
     "convert_file",
+    "count",
     "iter_convert",
     "plan",
     "run",
@@ -86,13 +85,22 @@ def walk(folder: Path, skip: Path) -> Iterator[Path]:
                 yield base / name
 
 
-@dataclass
-class Plan:
-    """What a batch will do: tasks to run, and files refused or skipped before any work."""
+Item = Task | Outcome
 
-    tasks: list[Task]
-    refused: list[Outcome]
-    skipped: list[Outcome]
+
+def _pairs(path: Path, target: Path) -> Iterator[tuple[Path, Path]]:
+    """(input, output) for a given path: a file, or the files under a folder."""
+    if path.is_dir():
+        for file in walk(path, target):
+            yield file, target / file.relative_to(path).with_suffix(".kmz")
+    else:
+        yield path, target / (path.stem + ".kmz")
+
+
+def count(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str]) -> int:
+    """How many outcomes :func:`plan` will give (for a progress bar's total): one more walk."""
+    target = Path(out_dir)
+    return sum(1 if not Path(p).exists() else sum(1 for _ in _pairs(Path(p), target)) for p in paths)
 
 
 def plan(
@@ -101,44 +109,45 @@ def plan(
     *,
     force: bool = False,
     options: EncodeOptions | None = None,
-) -> Plan:
-    """One task per input file (folders walked, their layout kept under ``out_dir``).
+) -> Generator[Item, None, None]:
+    """A :class:`Task` per input file (folders walked, their layout kept under ``out_dir``),
+    or the :class:`Outcome` of a file settled without work, as the walk finds them.
 
     Outputs that exist are skipped unless ``force``; an input that does not exist, or
-    whose output another input already claims, is refused. Creates the output folders.
+    whose output another input already claims, is refused. Output folders are made as
+    they are found. Lazy, so memory does not grow with the number of files: two files
+    of one walk can only claim the same output from the same folder, so only a folder's
+    worth of outputs is remembered (all of them only when several paths are given).
     """
     target = Path(out_dir)
     options = options or EncodeOptions()
-    result = Plan([], [], [])
-    claimed: dict[str, str] = {}
-    folders: set[Path] = set()
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            pairs: Iterable[tuple[Path, Path]] = (
-                (file, target / file.relative_to(path).with_suffix(".kmz")) for file in walk(path, target)
-            )
-        elif path.exists():
-            pairs = [(path, target / (path.stem + ".kmz"))]
-        else:
-            result.refused.append(Outcome(str(path), "", FAILED, reason="no such file or folder"))
+    given = [Path(path) for path in paths]
+    everywhere: dict[str, str] | None = {} if len(given) > 1 else None
+    made: Path | None = None  # the output folder of the files seen last
+    here: dict[str, str] = {}  # the outputs claimed in it
+    for path in given:
+        if not path.exists():
+            yield Outcome(str(path), "", FAILED, reason="no such file or folder")
             continue
-        for source, output in pairs:
-            # Strings, each kept once, not Paths: the plan holds about 400 bytes per file.
+        for source, output in _pairs(path, target):
             name, origin = str(output), str(source)
+            if output.parent != made:
+                made, here = output.parent, {}
+                try:
+                    made.mkdir(parents=True, exist_ok=True)  # here, once, not racing in the workers
+                except OSError as exc:  # this file fails so; the next ones here fail when written
+                    yield Outcome(origin, name, FAILED, reason=f"cannot create folder: {exc}", subject=name)
+                    continue
+            claimed = everywhere if everywhere is not None else here
             if name in claimed:
                 reason = f"skipped, its output {name} is already made from {claimed[name]}"
-                result.refused.append(Outcome(origin, name, FAILED, reason=reason))
+                yield Outcome(origin, name, FAILED, reason=reason)
                 continue
             claimed[name] = origin
             if not force and output.exists():
-                result.skipped.append(Outcome(origin, name, SKIPPED))
+                yield Outcome(origin, name, SKIPPED)
                 continue
-            if output.parent not in folders:
-                output.parent.mkdir(parents=True, exist_ok=True)  # here, once, not racing in workers
-                folders.add(output.parent)
-            result.tasks.append(Task(origin, name, options, force))
-    return result
+            yield Task(origin, name, options, force)
 
 
 def options_from(encode_options: dict[str, Any]) -> EncodeOptions:
@@ -176,36 +185,38 @@ class Flight:
         self.in_flight -= 1
 
 
-def _counted(tasks: Iterable[Task], flight: Flight) -> Iterator[Task]:
-    for task in tasks:
-        flight.submitted()
-        yield task
-
-
-def _local(tasks: Sequence[Task], workers: int, flight: Flight) -> Generator[Outcome, None, None]:
+def _local(items: Iterable[Item], workers: int, flight: Flight) -> Generator[Outcome, None, None]:
     live: set[str] = set()  # outputs being written now
 
-    def queue() -> Iterator[Task]:
-        for task in _counted((_shared(task, workers) for task in tasks), flight):
-            live.add(task.output)
-            yield task
+    def queue() -> Iterator[Item]:
+        for item in items:
+            if isinstance(item, Task):
+                flight.submitted()
+                live.add(item.output)
+                yield _shared(item, workers)
+            else:
+                yield item
 
     try:
         if workers == 1:
-            for task in queue():
-                outcome = convert_file(task)
-                live.discard(outcome.output)
-                flight.reported()
+            for item in queue():
+                outcome = convert_file(item) if isinstance(item, Task) else item
+                if isinstance(item, Task):
+                    live.discard(outcome.output)
+                    flight.reported()
                 yield outcome
             return
         from .cli.workers import outcomes  # the process pool: one task per worker in flight
 
-        with contextlib.closing(outcomes(queue(), workers, convert_file)) as results:
-            for outcome in results:  # closing: an interrupt here also stops the workers at once
-                live.discard(outcome.output)
-                flight.reported()
+        results = outcomes(queue(), workers, convert_file, is_job=lambda item: isinstance(item, Task))
+        with contextlib.closing(results):  # an interrupt here also stops the workers at once
+            for outcome in results:
+                if outcome.output in live:
+                    live.discard(outcome.output)
+                    flight.reported()
                 yield outcome
     finally:
+        flight.workers = max(1, flight.peak)  # the processes that were started
         if workers > 1:  # in this process, atomic_write's own cleanup has run
             _sweep(live)
 
@@ -240,20 +251,30 @@ def dask_workers(client: Any) -> tuple[int, int]:
 
 
 def _on_dask(
-    client: Any, tasks: Sequence[Task], window: int, per_host: int, flight: Flight
+    client: Any, items: Iterable[Item], window: int, per_host: int, flight: Flight
 ) -> Generator[Outcome, None, None]:
     from distributed import as_completed
 
-    queue = _counted((_shared(task, per_host) for task in tasks), flight)
+    queue = iter(items)
     live: dict[Any, Task] = {}
+    pending = as_completed()
 
-    def submit(task: Task) -> Any:
-        future = client.submit(convert_file, task, pure=False)
-        live[future] = task
-        return future
+    def fill() -> Iterator[Outcome]:
+        """Submit tasks until ``window`` are in flight; yield what needs no work on the way."""
+        while len(live) < window:
+            item = next(queue, None)
+            if item is None:
+                return
+            if isinstance(item, Outcome):
+                yield item
+                continue
+            future = client.submit(convert_file, _shared(item, per_host), pure=False)
+            live[future] = item
+            flight.submitted()
+            pending.add(future)
 
-    pending = as_completed([submit(task) for task in islice(queue, window)])
     try:
+        yield from fill()
         for future in pending:
             task = live.pop(future)
             if future.status == "finished":
@@ -266,9 +287,7 @@ def _on_dask(
             future.release()  # the scheduler forgets it; so do we (del below)
             del future
             flight.reported()
-            following = next(queue, None)
-            if following is not None:
-                pending.add(submit(following))
+            yield from fill()
             yield outcome
     finally:  # an interrupt or an early close: what is queued never starts
         if live:
@@ -277,21 +296,21 @@ def _on_dask(
 
 
 def run(
-    tasks: Sequence[Task],
+    items: Iterable[Item],
     *,
     client: Any = None,
     jobs: int = 1,
     window: int | None = None,
     flight: Flight | None = None,
 ) -> Generator[Outcome, None, None]:
-    """Outcomes of ``tasks`` as they complete: locally on ``jobs`` processes, or on ``client``."""
+    """Outcomes of ``items`` (from :func:`plan`) as they complete: tasks run locally on up to
+    ``jobs`` processes or on ``client``'s cluster; outcomes already settled pass through."""
     flight = flight or Flight()
     if client is not None:
         flight.workers, per_host = dask_workers(client)
         size = window or DASK_TASKS_PER_THREAD * max(1, flight.workers)
-        return _on_dask(client, tasks, max(1, size), per_host, flight)
-    flight.workers = max(1, min(jobs, window or jobs, len(tasks) or 1))
-    return _local(tasks, flight.workers, flight)
+        return _on_dask(client, items, max(1, size), per_host, flight)
+    return _local(items, max(1, min(jobs, window or jobs)), flight)
 
 
 # --------------------------------------------------------------------------- summary
@@ -363,19 +382,17 @@ def iter_convert(
     flight: Flight | None = None,
     **encode_options: Any,
 ) -> Generator[Outcome, None, None]:
-    """Every file's :class:`Outcome`: refused and skipped ones first, then as they complete.
+    """Every file's :class:`Outcome`, as they are settled or complete.
 
     Arguments as :func:`convert`'s; ``flight`` counts the tasks in flight.
     """
     work = _prepare(paths, out_dir, force, encode_options)
-    yield from work.refused
-    yield from work.skipped
-    yield from run(work.tasks, client=client, jobs=jobs, window=window, flight=flight)
+    yield from run(work, client=client, jobs=jobs, window=window, flight=flight)
 
 
 def _prepare(
     paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], force: bool, encode_options: Any
-) -> Plan:
+) -> Iterator[Item]:
     options = options_from(encode_options)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return plan(paths, out_dir, force=force, options=options)
@@ -412,13 +429,12 @@ def convert(
     ``compression``, ``level``, ``seed``, ``resize``, ...
     """
     start = time.perf_counter()
+    paths = list(paths)
     work = _prepare(paths, out_dir, force, encode_options)
     summary = Summary()
-    for outcome in work.refused + work.skipped:
-        summary.add(outcome)
     flight = Flight()
-    bar = _bar(len(work.tasks)) if progress is True else None
-    outcomes = run(work.tasks, client=client, jobs=jobs, window=window, flight=flight)
+    bar = _bar(count(paths, out_dir)) if progress is True else None
+    outcomes = run(work, client=client, jobs=jobs, window=window, flight=flight)
     try:
         with contextlib.closing(outcomes):  # an interrupt here also stops the workers at once
             for outcome in outcomes:

@@ -141,6 +141,30 @@ def test_at_most_a_window_of_futures_is_held(client: Any, source: Path, tmp_path
     assert _settles(lambda: len(client.futures) == 0)
 
 
+def test_outputs_claimed_twice_are_refused(tmp_path: Path) -> None:
+    for name in ["x.bmp", "x.png", "sub/x.png"]:
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_photo(8, 8, seed=0)).save(tmp_path / "in" / name)
+    work = batch.plan([tmp_path / "in"], tmp_path / "out")
+    assert not isinstance(work, list)  # lazy: a folder's worth of outputs is remembered, no more
+    outcomes = list(batch.run(work))
+    assert [(Path(o.source).name, o.status) for o in outcomes] == [
+        ("x.bmp", batch.CONVERTED),
+        ("x.png", batch.FAILED),
+        ("x.png", batch.CONVERTED),
+    ]
+    assert "already made from" in (outcomes[1].reason or "")
+    # Two given folders may claim one output anywhere: then every output is remembered.
+    again = list(batch.iter_convert([tmp_path / "in" / "sub", tmp_path / "in"], tmp_path / "o2", colors=4))
+    assert sorted(o.status for o in again) == [batch.CONVERTED] * 2 + [batch.FAILED] * 2
+
+
+def test_a_rerun_that_skips_everything_starts_no_worker(source: Path, tmp_path: Path) -> None:
+    batch.convert([source / "img01.png", source / "img02.png"], tmp_path, colors=4)
+    summary = batch.convert([source / "img01.png", source / "img02.png"], tmp_path, jobs=2, colors=4)
+    assert (summary.skipped, summary.converted, summary.peak_in_flight, summary.workers) == (2, 0, 0, 1)
+
+
 def test_options_are_checked_before_any_file(source: Path, tmp_path: Path) -> None:
     with pytest.raises(kmzcodec.KmzError, match="unknown encode option"):
         batch.convert([source], tmp_path, colours=4)
@@ -154,7 +178,8 @@ def test_iter_convert_yields_one_outcome_per_file(source: Path, tmp_path: Path) 
     outcomes = list(batch.iter_convert([source, tmp_path / "missing.png"], tmp_path, colors=4))
     statuses = sorted(o.status for o in outcomes)
     assert statuses == sorted([batch.CONVERTED] * COUNT + [batch.FAILED] * 2)
-    assert outcomes[0].message == f"{tmp_path / 'missing.png'}: no such file or folder"
+    missing = [o.message for o in outcomes if o.source == str(tmp_path / "missing.png")]
+    assert missing == [f"{tmp_path / 'missing.png'}: no such file or folder"]
 
 
 @pytest.mark.parametrize("module", ["kmzcodec.tasks", "kmzcodec.batch", "kmzcodec.cli"])

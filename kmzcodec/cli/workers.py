@@ -16,7 +16,7 @@ import multiprocessing
 import signal
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .status import CliError, Terminated
 
@@ -85,22 +85,48 @@ def _stop(workers: Sequence[_Worker[Job]]) -> None:
         worker.connection.close()
 
 
+def _every(item: object) -> bool:
+    return True
+
+
+def _pull(
+    queue: Iterator[Any], is_job: Callable[[Any], bool], found: list[Any]
+) -> Generator[Any, None, None]:
+    """Yield the items up to the next job, which is put in ``found`` (None at the end)."""
+    for item in queue:
+        if is_job(item):
+            found.append(item)
+            return
+        yield item
+    found.append(None)
+
+
 def outcomes(
-    jobs: Iterable[Job], count: int, function: Callable[[Job], Result]
+    jobs: Iterable[Any],
+    count: int,
+    function: Callable[[Job], Result],
+    is_job: Callable[[Any], bool] = _every,
 ) -> Generator[Result, None, None]:
-    """``function(job)`` for every job as they complete, from ``count`` worker processes.
+    """``function(job)`` for every job as they complete, from up to ``count`` worker processes.
 
     ``function`` must be importable by name (module-level) and must not raise. Jobs are
-    taken from ``jobs`` one at a time, as workers become free. Closing the generator
-    early (an interrupt, an error) kills the workers.
+    taken from ``jobs`` one at a time, as workers become free; items of ``jobs`` that are
+    not jobs (``is_job`` false: results known without work) are yielded as they come.
+    A worker is started only when there is a job for it. Closing the generator early
+    (an interrupt, an error) kills the workers.
     """
     context = _context()
     workers: list[_Worker[Job]] = []
+    queue = iter(jobs)
+    found: list[Any] = []
     try:
-        workers = [_Worker(context, number, function) for number in range(count)]
-        queue = iter(jobs)
-        for worker in workers:
-            worker.give(next(queue, None))
+        for number in range(count):
+            yield from _pull(queue, is_job, found)
+            job = found.pop()
+            if job is None:
+                break
+            workers.append(_Worker(context, number, function))
+            workers[-1].give(job)
         while busy := [worker for worker in workers if worker.job is not None]:
             ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
             for worker in busy:
@@ -111,7 +137,8 @@ def outcomes(
                         raise CliError("a worker process died (out of memory?); stopping") from None
                     worker.job = None  # done: reported before the next job goes out, so the
                     yield outcome  # jobs handed out and not yet reported never exceed the workers
-                    worker.give(next(queue, None))
+                    yield from _pull(queue, is_job, found)
+                    worker.give(found.pop())
                 elif worker.process.sentinel in ready:
                     raise CliError("a worker process died (out of memory?); stopping")
     except BaseException:

@@ -20,7 +20,7 @@ from typing import Any
 from ... import threads
 from .. import arguments
 from ..encoding import encode_options
-from ..reports import Reporter, progress, table
+from ..reports import Reporter, interactive, progress, table
 from ..status import EXIT_DATA, EXIT_OK, CliError, UsageError
 from ..workers import terminate_on_sigterm
 
@@ -144,26 +144,17 @@ def run(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
-    try:
-        work = batch.plan(args.paths, out_dir, force=args.force, options=options)
-    except OSError as exc:
-        raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
+    work = batch.plan(args.paths, out_dir, force=args.force, options=options)
     report = Reporter()
     summary = batch.Summary()
-    for outcome in work.refused:
-        report.error(outcome.message)
-        summary.add(outcome)
-    for outcome in work.skipped:
-        summary.add(outcome)
-    if not work.tasks and work.refused and not work.skipped:
-        return EXIT_DATA
     jobs = args.jobs or threads.available_cpus()
     start = time.perf_counter()
     flight = batch.Flight()
-    bar = progress(range(len(work.tasks)), "convert", unit="file") if work.tasks else []
+    # The bar's total costs one more walk of the folders: only for a person at a terminal.
+    bar = progress(range(batch.count(args.paths, out_dir)), "convert", unit="file") if interactive() else []
     report.bar = bar if hasattr(bar, "update") else None
     with terminate_on_sigterm(), dask_client(args.scheduler, jobs) as client:
-        outcomes = batch.run(work.tasks, client=client, jobs=jobs, flight=flight)
+        outcomes = batch.run(work, client=client, jobs=jobs, flight=flight)
         with contextlib.closing(outcomes):  # an interrupt here also stops the workers at once
             for outcome in outcomes:
                 summary.add(outcome)
