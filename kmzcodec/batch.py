@@ -12,8 +12,9 @@ complete or not at all) and send back a small :class:`Outcome` (paths, sizes, or
 the reason it failed), never the bytes. So the parent only plans and counts; the
 workers read and write on a file system they share with it.
 
-Memory stays flat in the number of files: at most ``window`` tasks are in flight
-(a new one is submitted as each finishes) and each outcome is dropped once reported.
+Memory stays flat in the number of files: the folders are walked lazily (:func:`plan`),
+at most ``window`` tasks are in flight (a new one is submitted as each finishes) and
+each outcome is dropped once reported.
 A file that fails is reported with its path and reason and the others go on. On Dask
 a worker that dies has its tasks re-run elsewhere; a re-run that finds the output
 its first attempt wrote (same bytes) counts it as converted.
