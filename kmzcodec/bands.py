@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from .threads import cpu_budget
 
 T = TypeVar("T")
 
@@ -23,14 +24,15 @@ def row_bands(height: int, width: int, pixels: int = BAND_PIXELS) -> Iterator[tu
 def map_bands(
     function: Callable[[int, int], T], height: int, width: int, pixels: int = BAND_PIXELS
 ) -> list[T]:
-    """``function(top, bottom)`` for every band, in order, on up to ``os.cpu_count()`` threads.
+    """``function(top, bottom)`` for every band, in order, on up to ``cpu_budget()`` threads
+    (this encode's share of the CPUs: kmzcodec.threads).
 
     The numpy work inside (sorting, gathering) releases the GIL, so bands run in
     parallel; results come back in band order, so the outcome never depends on
     the number of threads.
     """
     ranges = list(row_bands(height, width, pixels))
-    workers = min(len(ranges), os.cpu_count() or 1)
+    workers = min(len(ranges), cpu_budget())
     if workers <= 1:
         return [function(top, bottom) for top, bottom in ranges]
     with ThreadPoolExecutor(workers) as pool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .settings import QuantizerSettings
+from .threads import cpu_budget
 
 
 def tree(centers: np.ndarray):  # type: ignore[no-untyped-def]
@@ -28,7 +29,7 @@ def query(  # type: ignore[no-untyped-def]
     kd_tree, points: np.ndarray, k: int, settings: QuantizerSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of the ``k`` nearest centres of every point."""
-    return kd_tree.query(points, k=k, workers=-1 if len(points) >= settings.threaded_query else 1)
+    return kd_tree.query(points, k=k, workers=cpu_budget() if len(points) >= settings.threaded_query else 1)
 
 
 def nearest(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:

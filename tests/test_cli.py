@@ -464,6 +464,18 @@ def test_convert_with_worker_processes(capsys: pytest.CaptureFixture[str], tmp_p
         assert kmzcodec.decode((out / name).with_suffix(".kmz").read_bytes()).size == size
 
 
+def test_convert_scheduler_without_dask_names_the_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "in", tmp_path / "out"
+    _tree(source)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed: import fails
+    code, stdout, err = run(capsys, "convert", source, "--out-dir", out, "--scheduler", "local")
+    assert code == 1 and stdout == ""
+    assert err == "kmz: error: --scheduler needs Dask: pip install 'kmzcodec[dask]'\n"
+    assert not out.exists()  # refused before any work
+
+
 NOISE = 160  # pixels a side: big enough that a run takes seconds, small enough to stay quick
 
 
@@ -524,6 +536,30 @@ def test_interrupted_convert_leaves_only_complete_files(
         assert err.decode().strip().splitlines()[-1] == "kmz: error: interrupted"
     made = _assert_only_complete_outputs(out)
     assert 0 < made < count  # really stopped mid-run
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and signals are POSIX")
+def test_interrupted_convert_on_a_local_cluster_says_one_line(tmp_path: Path) -> None:
+    """Ctrl-C reaches the Dask workers too: they stay quiet, the queue is dropped, no partial file."""
+    pytest.importorskip("distributed")
+    source, out = tmp_path / "in", tmp_path / "out"
+    count = 30
+    _noise_folder(source, count)
+    command = _kmz_command("convert", source, "--out-dir", out, "-k", "64", "--scheduler", "local", "-j", 2)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        _wait_for_output(out, process)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, err
+    assert err.decode().splitlines() == ["kmz: error: interrupted"]
+    assert 0 < _assert_only_complete_outputs(out) < count
 
 
 def _group_members(group: int) -> dict[int, int]:

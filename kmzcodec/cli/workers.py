@@ -1,8 +1,10 @@
 """``convert``'s worker processes and signals.
 
 Each worker is a ``multiprocessing.Process`` with its own pipe: the parent sends it
-one job at a time and gets back the encoded bytes (the parent alone writes files,
-through kmzcodec.fileio). The parent holds the Process objects, so stopping is
+one job at a time and gets back a small result (for convert: kmzcodec.batch.convert_file,
+which writes its output itself, through kmzcodec.fileio, and returns sizes or the reason it
+failed). Each worker holds one job at most, so the jobs in flight never exceed the
+workers. The parent holds the Process objects, so stopping is
 ``kill()`` on each (public API: no executor internals), and a worker that dies
 (out of memory) is seen on its sentinel instead of hanging the run.
 """
@@ -12,64 +14,21 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
-from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..errors import KmzError
-from .encoding import EncodeOptions, encode
-from .inputs import prepare
 from .status import CliError, Terminated
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 #: Seconds to wait for a worker to leave after its last job (it is killed after that).
 JOIN_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class Job:
-    source: str
-    output: str
-    options: EncodeOptions
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a worker sends back: the encoded bytes, or one line saying why not."""
-
-    source: str
-    output: str
-    data: bytes | None
-    bytes_in: int
-    error: str | None = None
-
-
-def convert_one(job: Job) -> Outcome:
-    """Read and encode one file (in a worker process, or in this one for -j 1).
-
-    Module-level and built from picklable parts, so "spawn" and "forkserver"
-    workers can import and call it. Any failure becomes an Outcome: one bad file
-    never stops the others.
-    """
-    path = Path(job.source)
-    try:
-        size = path.stat().st_size
-        image = prepare(path, job.options)
-        data = encode(image, job.options).data
-    except (CliError, KmzError) as exc:
-        return Outcome(job.source, job.output, None, 0, str(exc).removeprefix(f"{path}: "))
-    except MemoryError:
-        return Outcome(job.source, job.output, None, 0, "out of memory")
-    except OSError as exc:
-        return Outcome(job.source, job.output, None, 0, f"cannot read: {exc.strerror or exc}")
-    except Exception as exc:  # a bug, or a library failure on this file: report it, go on
-        return Outcome(job.source, job.output, None, 0, f"{type(exc).__name__}: {exc}")
-    return Outcome(job.source, job.output, data, size)
-
-
-def _serve(connection: Connection) -> None:
-    """A worker's life: jobs in, outcomes out, until None or the parent goes away."""
+def _serve(connection: Connection, function: Callable[[Job], Result]) -> None:
+    """A worker's life: jobs in, ``function(job)`` out, until None or the parent goes away."""
     # Ctrl-C reaches the whole process group; only the parent reacts (and kills the workers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with connection:
@@ -81,7 +40,7 @@ def _serve(connection: Connection) -> None:
             if job is None:
                 return
             try:
-                connection.send(convert_one(job))
+                connection.send(function(job))
             except (BrokenPipeError, OSError):
                 return
 
@@ -97,11 +56,11 @@ def _context() -> Context:
     return multiprocessing.get_context("spawn")
 
 
-class _Worker:
-    def __init__(self, context: Context, number: int) -> None:
+class _Worker(Generic[Job]):
+    def __init__(self, context: Context, number: int, function: Callable[[Job], object]) -> None:
         self.connection, theirs = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(theirs,), name=f"kmz-convert-{number}", daemon=True
+            target=_serve, args=(theirs, function), name=f"kmz-convert-{number}", daemon=True
         )
         self.process.start()
         theirs.close()  # the worker holds its end; ours must not keep it open
@@ -115,7 +74,7 @@ class _Worker:
             raise CliError("a worker process died (out of memory?); stopping") from None
 
 
-def _stop(workers: Sequence[_Worker]) -> None:
+def _stop(workers: Sequence[_Worker[Job]]) -> None:
     """Stop at once: the workers ignore SIGINT and would otherwise finish their current file."""
     for worker in workers:
         with contextlib.suppress(Exception):
@@ -126,22 +85,48 @@ def _stop(workers: Sequence[_Worker]) -> None:
         worker.connection.close()
 
 
-def outcomes(jobs: Sequence[Job], count: int) -> Generator[Outcome, None, None]:
-    """Outcomes as they complete: in this process for one worker, else from ``count`` workers.
+def _every(item: object) -> bool:
+    return True
 
-    Closing the generator early (an interrupt, an error) kills the workers.
+
+def _pull(
+    queue: Iterator[Any], is_job: Callable[[Any], bool], found: list[Any]
+) -> Generator[Any, None, None]:
+    """Yield the items up to the next job, which is put in ``found`` (None at the end)."""
+    for item in queue:
+        if is_job(item):
+            found.append(item)
+            return
+        yield item
+    found.append(None)
+
+
+def outcomes(
+    jobs: Iterable[Any],
+    count: int,
+    function: Callable[[Job], Result],
+    is_job: Callable[[Any], bool] = _every,
+) -> Generator[Result, None, None]:
+    """``function(job)`` for every job as they complete, from up to ``count`` worker processes.
+
+    ``function`` must be importable by name (module-level) and must not raise. Jobs are
+    taken from ``jobs`` one at a time, as workers become free; items of ``jobs`` that are
+    not jobs (``is_job`` false: results known without work) are yielded as they come.
+    A worker is started only when there is a job for it. Closing the generator early
+    (an interrupt, an error) kills the workers.
     """
-    if count == 1:
-        for job in jobs:
-            yield convert_one(job)
-        return
     context = _context()
-    workers: list[_Worker] = []
+    workers: list[_Worker[Job]] = []
+    queue = iter(jobs)
+    found: list[Any] = []
     try:
-        workers = [_Worker(context, number) for number in range(count)]
-        queue = iter(jobs)
-        for worker in workers:
-            worker.give(next(queue, None))
+        for number in range(count):
+            yield from _pull(queue, is_job, found)
+            job = found.pop()
+            if job is None:
+                break
+            workers.append(_Worker(context, number, function))
+            workers[-1].give(job)
         while busy := [worker for worker in workers if worker.job is not None]:
             ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
             for worker in busy:
@@ -150,8 +135,10 @@ def outcomes(jobs: Sequence[Job], count: int) -> Generator[Outcome, None, None]:
                         outcome = worker.connection.recv()
                     except EOFError:
                         raise CliError("a worker process died (out of memory?); stopping") from None
-                    worker.give(next(queue, None))
-                    yield outcome
+                    worker.job = None  # done: reported before the next job goes out, so the
+                    yield outcome  # jobs handed out and not yet reported never exceed the workers
+                    yield from _pull(queue, is_job, found)
+                    worker.give(found.pop())
                 elif worker.process.sentinel in ready:
                     raise CliError("a worker process died (out of memory?); stopping")
     except BaseException:

@@ -1,30 +1,40 @@
-"""``kmz convert``: many files and folders to .kmz, in worker processes, the folders' layout kept."""
+"""``kmz convert``: many files and folders to .kmz, in worker processes or on a Dask cluster.
+
+The work is kmzcodec.batch's (the same for scripts and notebooks); this module adds the
+options, the progress bar, the error lines and the summary table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from PIL import Image
-
-from ... import fileio
+from ... import threads
 from .. import arguments
-from ..encoding import EncodeOptions, encode_options
-from ..reports import Reporter, fmt_float, progress, table
+from ..encoding import encode_options
+from ..reports import Reporter, interactive, progress, table
 from ..status import EXIT_DATA, EXIT_OK, CliError, UsageError
-from ..workers import Job, outcomes, terminate_on_sigterm
+from ..workers import terminate_on_sigterm
 
 SUMMARY = "encode many files and folders to .kmz"
 DESCRIPTION = (
     "Encode files, and image files found in folders (recursively; hidden ones skipped), into\n"
     "OUT_DIR, keeping the folders' layout. Files that fail are reported and the others go on;\n"
-    "the exit code is 1 if any failed. Outputs that exist are skipped unless --force."
+    "the exit code is 1 if any failed. Outputs that exist are skipped unless --force.\n"
+    "With --scheduler the files are converted on a Dask cluster whose workers see the same\n"
+    "paths (a shared file system); outputs are the same bytes as a local run's."
 )
+
+#: The one line a --scheduler without Dask prints.
+DASK_MISSING = "--scheduler needs Dask: pip install 'kmzcodec[dask]'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=arguments.jobs,
         default=None,
         metavar="N",
-        help="worker processes (default: the number of CPUs)",
+        help="worker processes, here or in --scheduler local's cluster (default: the CPUs this "
+        "process may use)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), or 'local' for a "
+        "LocalCluster of -j worker processes (default: off, local worker processes; needs "
+        "kmzcodec[dask])",
     )
     arguments.value_range_argument(parser)
     arguments.encoding_arguments(parser)
@@ -47,119 +66,108 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.force_argument(parser)
 
 
-def _readable_suffixes() -> set[str]:
-    Image.init()
-    readable = {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN}
-    return (readable | {".mat"}) - {".kmz"}
-
-
-def _same_dir(first: Path, second: Path) -> bool:
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name=value`` in this process's environment (inherited by its children) within the block."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
     try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return False
-
-
-def _walk(folder: Path, skip: Path) -> Iterator[Path]:
-    """Image files under ``folder``, sorted; hidden entries, our temporaries and ``skip`` left out."""
-    suffixes = _readable_suffixes()
-    for root, dirs, files in os.walk(folder):
-        base = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _same_dir(base / d, skip))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
-                yield base / name
-
-
-def _plan(paths: Sequence[str], out_dir: Path, options: EncodeOptions) -> tuple[list[Job], list[str]]:
-    """Jobs for every input file, and one error line per input that cannot be planned."""
-    jobs: list[Job] = []
-    errors: list[str] = []
-    claimed: dict[Path, Path] = {}
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            pairs = [
-                (file, out_dir / file.relative_to(path).with_suffix(".kmz")) for file in _walk(path, out_dir)
-            ]
-        elif path.exists():
-            pairs = [(path, out_dir / (path.stem + ".kmz"))]
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
         else:
-            errors.append(f"{path}: no such file or folder")
-            continue
-        for source, output in pairs:
-            if output in claimed:
-                errors.append(
-                    f"{source}: skipped, its output {output} is already made from {claimed[output]}"
+            os.environ[name] = previous
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Worker processes started in the block inherit an ignored SIGINT: Ctrl-C reaches the
+    whole process group, and only this process should act on it (not print a traceback each)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
+    """None without --scheduler; else a Client of the cluster at the address, or of a new
+    LocalCluster of ``jobs`` single-threaded worker processes (closed afterwards)."""
+    if scheduler is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        # The workers' own log lines (a cancelled task, a heartbeat cut short at the end of an
+        # interrupted run) are not for kmz's user: one line per failed file is. Set for the
+        # cluster's life: a worker that dies is restarted, with the same environment.
+        with _environment("DASK_LOGGING__DISTRIBUTED", "critical"):
+            with warnings.catch_warnings(), _sigint_ignored():
+                # The scheduler's HTTP routes move if 8787 is taken: no news to a user.
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                cluster = LocalCluster(
+                    n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
                 )
-                continue
-            claimed[output] = source
-            jobs.append(Job(str(source), str(output), options))
-    return jobs, errors
+            with cluster, Client(cluster) as client:
+                yield client
+        return
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    with client:
+        yield client
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: kmzcodec.batch imports parts of this package, and a Dask worker's first
+    # import of kmzcodec.tasks must not loop back through kmzcodec.cli to itself.
+    from ... import batch
+
     out_dir = Path(args.out_dir)
     options = encode_options(args)
+    if args.scheduler is not None:  # before any work: one line naming the extra
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise CliError(DASK_MISSING) from None
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: exists and is not a folder")
-    jobs, errors = _plan(args.paths, out_dir, options)
-    report = Reporter()
-    for line in errors:
-        report.error(line)
-    if not jobs and errors:
-        return EXIT_DATA
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
-    todo = [job for job in jobs if args.force or not Path(job.output).exists()]
-    skipped = len(jobs) - len(todo)
-    for job in todo:  # create sub-folders up front, in this process only
-        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-    workers = max(1, min(args.jobs or os.cpu_count() or 1, len(todo)))
+    work = batch.plan(args.paths, out_dir, force=args.force, options=options)
+    report = Reporter()
+    summary = batch.Summary()
+    jobs = args.jobs or threads.available_cpus()
     start = time.perf_counter()
-    done = failed = bytes_in = bytes_out = 0
-    bar = progress(range(len(todo)), "convert", unit="file") if todo else []
+    flight = batch.Flight()
+    # The bar's total costs one more walk of the folders: only for a person at a terminal.
+    bar = progress(range(batch.count(args.paths, out_dir)), "convert", unit="file") if interactive() else []
     report.bar = bar if hasattr(bar, "update") else None
-    with terminate_on_sigterm(), contextlib.closing(outcomes(todo, workers)) as results:
-        for outcome in results:  # closing: an interrupt here also stops the workers at once
-            if outcome.data is None:
-                failed += 1
-                report.error(f"{outcome.source}: {outcome.error}")
-            else:
-                try:
-                    fileio.write_bytes(
-                        outcome.output, outcome.data, inputs=[outcome.source], force=args.force
-                    )
-                except (fileio.OutputExistsError, fileio.SameFileError) as exc:
-                    failed += 1
-                    report.error(str(exc))
-                except OSError as exc:
-                    failed += 1
-                    report.error(f"{outcome.output}: cannot write: {exc.strerror or exc}")
-                else:
-                    done += 1
-                    bytes_in += outcome.bytes_in
-                    bytes_out += len(outcome.data)
-            if report.bar is not None:
-                report.bar.update(1)
+    with terminate_on_sigterm(), dask_client(args.scheduler, jobs) as client:
+        outcomes = batch.run(work, client=client, jobs=jobs, flight=flight)
+        with contextlib.closing(outcomes):  # an interrupt here also stops the workers at once
+            for outcome in outcomes:
+                summary.add(outcome)
+                if outcome.status == batch.FAILED:
+                    report.error(outcome.message)
+                if report.bar is not None:
+                    report.bar.update(1)
     if report.bar is not None:
         report.bar.close()
-    seconds = time.perf_counter() - start
-    failed += len(errors)
-    summary = {
-        "files": str(len(jobs) + len(errors)),
-        "converted": str(done),
-        "skipped": str(skipped),
-        "failed": str(failed),
-        "bytes in": f"{bytes_in:,}",
-        "bytes out": f"{bytes_out:,}",
-        "in/out": fmt_float(bytes_in / bytes_out, 2, "x") if bytes_out else "n/a",
-        "time s": f"{seconds:.2f}",
-        "workers": str(workers),
-    }
-    table(list(summary), [list(summary.values())], sys.stdout)
-    if skipped:
-        print(f"{skipped} existing output(s) kept (use --force to overwrite)")
-    return EXIT_DATA if failed else EXIT_OK
+    summary.seconds = time.perf_counter() - start
+    summary.workers = flight.workers or 1
+    row = summary.row()
+    table(list(row), [list(row.values())], sys.stdout)
+    if summary.skipped:
+        print(f"{summary.skipped} existing output(s) kept (use --force to overwrite)")
+    return EXIT_DATA if summary.failed else EXIT_OK

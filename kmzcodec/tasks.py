@@ -1,0 +1,116 @@
+"""One file's conversion, as every engine of :mod:`kmzcodec.batch` runs it.
+
+Read the input, encode it, write the output atomically (kmzcodec.fileio), and return
+a small :class:`Outcome`: paths and sizes, or the reason it failed; never the bytes.
+Worker processes and Dask workers import :func:`convert_file` by name.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import fileio, threads
+from .cli.encoding import EncodeOptions, encode
+from .cli.inputs import prepare
+from .cli.status import CliError
+from .errors import KmzError
+
+#: Outcome statuses.
+CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to convert: all a worker needs (small and picklable)."""
+
+    source: str
+    output: str
+    options: EncodeOptions
+    force: bool = False
+    #: Encodes running at once on the CPUs of the process that runs this one (its
+    #: share of threads is available CPUs / sharers; see kmzcodec.threads).
+    sharers: int = 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file; ``subject`` is the path ``reason`` is about."""
+
+    source: str
+    output: str
+    status: str
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reason: str | None = None
+    subject: str | None = None
+
+    @property
+    def message(self) -> str:
+        """One line for people: ``path: reason``."""
+        return f"{self.subject or self.source}: {self.reason}"
+
+
+def failed(task: Task, reason: str, subject: str | None = None) -> Outcome:
+    """The outcome of a task that failed for ``reason`` (about ``subject``: its source by default)."""
+    return Outcome(task.source, task.output, FAILED, reason=reason, subject=subject or task.source)
+
+
+def _threads_in_this_process() -> int:
+    """Tasks this process runs at once: a Dask worker's thread count, else 1."""
+    if "distributed" not in sys.modules:  # never import Dask just to ask
+        return 1
+    from distributed import get_worker
+
+    try:
+        return max(1, get_worker().state.nthreads)
+    except ValueError:  # not in a Dask worker
+        return 1
+
+
+def _encode(task: Task) -> tuple[bytes, int] | Outcome:
+    path = Path(task.source)
+    try:
+        size = path.stat().st_size
+        image = prepare(path, task.options)
+        return encode(image, task.options).data, size
+    except (CliError, KmzError) as exc:
+        return failed(task, str(exc).removeprefix(f"{path}: "))
+    except MemoryError:
+        return failed(task, "out of memory")
+    except OSError as exc:
+        return failed(task, f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # a bug, or a library failure on this file: report it, go on
+        return failed(task, f"{type(exc).__name__}: {exc}")
+
+
+def _holds(path: str, data: bytes) -> bool:
+    try:
+        return Path(path).read_bytes() == data
+    except OSError:
+        return False
+
+
+def convert_file(task: Task) -> Outcome:
+    """Read, encode and write one file; every failure becomes an Outcome (never raises).
+
+    Module-level and built from picklable parts, so worker processes ("spawn",
+    "forkserver") and Dask workers import and call it by name.
+    """
+    with threads.cpu_share(task.sharers * _threads_in_this_process()):
+        encoded = _encode(task)
+    if isinstance(encoded, Outcome):
+        return encoded
+    data, size = encoded
+    try:
+        fileio.write_bytes(task.output, data, inputs=[task.source], force=task.force)
+    except fileio.OutputExistsError as exc:
+        # A re-run of a task whose worker died after writing finds its own output: same bytes.
+        if not _holds(task.output, data):
+            return failed(task, str(exc).removeprefix(f"{task.output}: "), task.output)
+    except fileio.SameFileError as exc:
+        return failed(task, str(exc).removeprefix(f"{task.output}: "), task.output)
+    except OSError as exc:
+        return failed(task, f"cannot write: {exc.strerror or exc}", task.output)
+    return Outcome(task.source, task.output, CONVERTED, size, len(data))
