@@ -27,13 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from . import colorspace as spaces
 from .bands import map_bands
+from .diffusion import MAX_DITHER_COLORS, diffuse, strength
 from .errors import KmzError
 from .options import METHODS
-
 
 #: Cell grids (bits per channel) the k-means refines on after seeding, coarse to
 #: fine, before the exact colours: each starts from the previous answer, so a
@@ -659,33 +658,26 @@ def _gmm(
     return model.means_, None
 
 
-def _dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Floyd-Steinberg through Pillow's C remapper; returns (H, W) indices.
+def _dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray, amount: float) -> np.ndarray:
+    """Adaptive error diffusion (kmzcodec.diffusion) of strength ``amount``; returns (H, W) indices.
 
-    Palette entries beyond K are padded with copies of entry 0 and folded back.
-    RGBA: opaque pixels are dithered against the opaque entries, the rest keep
-    their nearest entry (Pillow dithers colour only).
+    RGBA: opaque pixels are dithered (colour only) against the opaque entries, the
+    rest keep their nearest entry.
     """
     k, channels = palette.shape
-    if k > 256:
-        raise KmzError("dithering works with at most 256 colours", "bad-option")
+    if k > MAX_DITHER_COLORS:
+        raise KmzError(f"dithering works with at most {MAX_DITHER_COLORS} colours", "bad-option")
     if channels == 4:
         opaque_entries = np.flatnonzero(palette[:, 3] == 255)
         if len(opaque_entries) == 0:
             return labels
-        rgb = palette[opaque_entries, :3]
-        dithered = _dither(np.ascontiguousarray(pixels[:, :, :3]), rgb, labels)
+        within = np.zeros(k, dtype=np.int32)  # an entry's place among the opaque ones: the search's start
+        within[opaque_entries] = np.arange(len(opaque_entries))
         opaque = pixels[:, :, 3] == 255
+        rgb = palette[opaque_entries, :3]
+        dithered = diffuse(pixels[:, :, :3], rgb, within[labels], amount, active=opaque)
         return np.where(opaque, opaque_entries[dithered].astype(labels.dtype), labels)
-    entries = np.repeat(palette, 3, axis=1) if channels == 1 else palette
-    padded = np.vstack([entries, np.repeat(entries[:1], 256 - k, axis=0)])
-    reference = Image.new("P", (1, 1))
-    reference.putpalette(padded.tobytes())
-    source = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, "L" if channels == 1 else "RGB")
-    remapped = np.asarray(source.quantize(palette=reference, dither=Image.Dither.FLOYDSTEINBERG))
-    fold = np.arange(256, dtype=np.uint8)
-    fold[k:] = 0
-    return fold[remapped]
+    return diffuse(pixels, palette, labels, amount).astype(labels.dtype)
 
 
 def check_options(method: str, colorspace: str, seed: int) -> None:
@@ -740,10 +732,14 @@ class Quantizer:
         """How many different colours the image has (RGBA: all fully transparent ones count once)."""
         return len(self._histogram.colors)
 
-    def quantize(self, colors: int, *, dither: bool = False) -> Quantized:
-        """A palette of at most ``colors`` entries and the index of every pixel."""
+    def quantize(self, colors: int, *, dither: bool | float = False) -> Quantized:
+        """A palette of at most ``colors`` entries and the index of every pixel.
+
+        ``dither`` is a strength 0..1 of error diffusion (True: the default strength).
+        """
         if isinstance(colors, bool) or not isinstance(colors, (int, np.integer)) or not 1 <= colors <= 65536:
             raise KmzError(f"colors must be an integer from 1 to 65536, not {colors!r}", "bad-option")
+        amount = strength(dither)
         hist, channels = self._histogram, self.pixels.shape[2]
         dtype = _index_dtype(colors)
         labels: np.ndarray
@@ -766,9 +762,9 @@ class Quantizer:
                 labels[0] = len(palette) - 1
             used = self.method
         indices = hist.to_pixels(labels)
-        dithered = dither and used != "exact"
+        dithered = amount > 0 and used != "exact"
         if dithered:
-            indices = _dither(self.pixels, palette, indices)
+            indices = _dither(self.pixels, palette, indices, amount)
         return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
 
 
@@ -778,7 +774,7 @@ def quantize(
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     seed: int = 0,
 ) -> Quantized:
     """Choose a palette of at most ``colors`` entries for (H, W, 1|3|4) uint8 pixels.

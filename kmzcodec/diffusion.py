@@ -1,0 +1,271 @@
+"""Adaptive error diffusion: palette indices for pixels, with the error spread where it helps.
+
+Plain Floyd-Steinberg spreads the whole error everywhere: it adds noise to flat
+areas and fringes to edges. Here, as in pngquant (libimagequant's contrast maps
+and dither map), every pixel takes only a share of the error its neighbours
+pass on, set by a dither map in 0..1:
+
+- low on edges and in busy texture (the second differences of the image are
+  large there: noise would be seen and banding would not), opened and closed
+  with small min/max filters so thin lines do not punch holes in it;
+- low where the undithered indices change often (the palette already follows
+  the image there), high along long runs of one index (bands, where dithering
+  is what hides the steps).
+
+The scan is serpentine (alternate rows run right to left, so the error does not
+drift one way), the diffused error is capped (one bad match cannot push its
+neighbours across the palette), and the nearest palette entry is found exactly,
+starting from the pixel's undithered entry and stopping by the triangle
+inequality (most pixels look at a handful of entries). The loop is sequential,
+so it is compiled with numba. Same input, same output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from scipy import ndimage
+
+from .errors import KmzError
+
+#: Strength used for ``dither=True``.
+DEFAULT_STRENGTH = 1.0
+#: Error diffusion works on palettes of at most this many entries (uint8 indices).
+MAX_DITHER_COLORS = 256
+#: The diffused error vector is capped at this many times the image's RMS undithered error
+#: (colour units), and never below MIN_CAP.
+CAP_FACTOR = 2.5
+MIN_CAP = 8.0
+#: Dither-map weight of a pixel in a run of n equal undithered indices: 1 - RUN_BIAS / (n + RUN_BIAS + ...).
+RUN_BIAS = 2.5
+#: Floor of the texture ("noise") part of the map, out of 255: busy areas keep a third of the error.
+NOISE_FLOOR = 85
+#: Radius of the box blur that smooths the texture map.
+NOISE_BLUR = 3
+#: Images smaller than this on a side get a flat map (no room for 3x3 filters).
+MIN_MAP_SIDE = 4
+
+
+def strength(dither: object) -> float:
+    """The strength 0..1 an encoder ``dither=`` option asks for; KmzError("bad-option") otherwise.
+
+    ``True`` is DEFAULT_STRENGTH, ``False`` is 0 (no dithering).
+    """
+    if isinstance(dither, (bool, np.bool_)):
+        return DEFAULT_STRENGTH if dither else 0.0
+    if isinstance(dither, (int, float, np.integer, np.floating)) and 0.0 <= float(dither) <= 1.0:
+        return float(dither)
+    msg = f"dither must be True, False or a strength from 0 to 1, not {dither!r}"
+    raise KmzError(msg, "bad-option")
+
+
+@njit(cache=True)
+def _contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Texture ("noise") and edge maps, uint8, 255 where smooth, from second differences.
+
+    Per pixel, the largest |prev + next - 2 curr| over the channels along the row
+    (across) and along the column (down), edges repeated, on the 0..1 scale.
+    """
+    height, width, channels = pixels.shape
+    noise = np.empty((height, width), dtype=np.uint8)
+    edges = np.empty((height, width), dtype=np.uint8)
+    for row in range(height):
+        up, down_row = max(row - 1, 0), min(row + 1, height - 1)
+        for col in range(width):
+            left, right = max(col - 1, 0), min(col + 1, width - 1)
+            across = 0.0
+            down = 0.0
+            for c in range(channels):
+                centre = 2.0 * pixels[row, col, c]
+                across = max(across, abs(float(pixels[row, left, c]) + pixels[row, right, c] - centre))
+                down = max(down, abs(float(pixels[up, col, c]) + pixels[down_row, col, c] - centre))
+            across /= 255.0
+            down /= 255.0
+            edge = max(across, down)
+            texture = edge - abs(across - down) * 0.5
+            texture = min(max(1.0 - max(texture, min(across, down)), 0.0), 1.0)
+            texture *= texture  # noise is amplified
+            texture *= texture
+            noise[row, col] = np.uint8(NOISE_FLOOR + texture * (255 - NOISE_FLOOR))
+            edges[row, col] = np.uint8(min(max((1.0 - edge) * 256.0, 0.0), 255.0))
+    return noise, edges
+
+
+@njit(cache=True)
+def _cross(values: np.ndarray, largest: bool) -> np.ndarray:  # pragma: no cover - compiled
+    """Max (or min) over each pixel and its 4 neighbours, edges repeated."""
+    height, width = values.shape
+    out = np.empty_like(values)
+    for row in range(height):
+        up, down = max(row - 1, 0), min(row + 1, height - 1)
+        for col in range(width):
+            left, right = max(col - 1, 0), min(col + 1, width - 1)
+            a, b, c = values[row, col], values[up, col], values[down, col]
+            d, e = values[row, left], values[row, right]
+            out[row, col] = max(a, b, c, d, e) if largest else min(a, b, c, d, e)
+    return out
+
+
+def contrast_map(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) uint8, 255 where the image is smooth, lower on edges and in busy texture."""
+    noise, edges = _contrast(np.ascontiguousarray(pixels))
+    # Texture areas are grown, smoothed, then shrunk: thin edges drop out of the noise map.
+    noise = _cross(_cross(noise, True), True)
+    noise = _cross(ndimage.uniform_filter(noise, size=2 * NOISE_BLUR + 1), True)
+    for _ in range(3):
+        noise = _cross(noise, False)
+    edges = _cross(_cross(edges, False), True)
+    return np.minimum(noise, edges)
+
+
+@njit(cache=True)
+def _weigh_runs(labels: np.ndarray, contrast: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The dither map (H, W) float32 0..1: contrast / 255, less where undithered indices change often."""
+    height, width = labels.shape
+    weights = np.empty((height, width), dtype=np.float32)
+    for row in range(height):
+        start = 0
+        for col in range(1, width + 1):
+            if col < width and labels[row, col] == labels[row, start]:
+                continue
+            # A run [start, col) of one index; neighbours above and below with that index count too.
+            label = labels[row, start]
+            count = RUN_BIAS + (col - start)
+            for i in range(start, col):
+                if row > 0 and labels[row - 1, i] == label:
+                    count += 1.0
+                if row < height - 1 and labels[row + 1, i] == label:
+                    count += 1.0
+            share = 1.0 - RUN_BIAS / count
+            for i in range(start, col):
+                weights[row, i] = contrast[row, i] / 255.0 * share
+            start = col
+    return weights
+
+
+def dither_map(pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(H, W) float32 in 0..1: the share of the incoming error each pixel takes."""
+    height, width = labels.shape
+    if min(height, width) < MIN_MAP_SIDE:
+        return np.ones((height, width), dtype=np.float32)
+    return _weigh_runs(np.ascontiguousarray(labels), contrast_map(pixels))
+
+
+def _search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each entry, the other entries nearest first, and their distances from it."""
+    diff = palette[:, None, :] - palette[None, :, :]
+    distances = np.sqrt((diff * diff).sum(axis=2))
+    order = np.argsort(distances, axis=1, kind="stable").astype(np.int32)
+    return order, np.take_along_axis(distances, order, axis=1).astype(np.float32)
+
+
+@njit(cache=True)
+def _diffuse(
+    pixels: np.ndarray,
+    palette: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    active: np.ndarray,
+    order: np.ndarray,
+    spacing: np.ndarray,
+    cap: float,
+) -> np.ndarray:  # pragma: no cover - compiled
+    height, width, channels = pixels.shape
+    k = palette.shape[0]
+    out = np.empty((height, width), dtype=np.uint8)
+    # Error carried to this row and the next, one pixel of margin on each side.
+    current = np.zeros((width + 2, channels), dtype=np.float32)
+    below = np.zeros((width + 2, channels), dtype=np.float32)
+    target = np.empty(channels, dtype=np.float32)
+    error = np.empty(channels, dtype=np.float32)
+    for row in range(height):
+        backward = row % 2 == 1
+        step = -1 if backward else 1
+        for n in range(width):
+            col = width - 1 - n if backward else n
+            guess = labels[row, col]
+            if not active[row, col]:
+                out[row, col] = guess
+                continue
+            share = weights[row, col]
+            for c in range(channels):
+                value = pixels[row, col, c] + share * current[col + 1, c]
+                target[c] = min(max(value, 0.0), 255.0)
+            # Exact nearest entry: from the undithered one outwards; an entry j at distance
+            # spacing[guess, j] from it is at least spacing - radius from the target.
+            best = guess
+            best_d = 0.0
+            for c in range(channels):
+                d = target[c] - palette[guess, c]
+                best_d += d * d
+            radius = math.sqrt(best_d)
+            for position in range(1, k):
+                if spacing[guess, position] > radius + math.sqrt(best_d):
+                    break
+                j = order[guess, position]
+                d2 = 0.0
+                for c in range(channels):
+                    d = target[c] - palette[j, c]
+                    d2 += d * d
+                    if d2 >= best_d:
+                        break
+                if d2 < best_d:
+                    best_d = d2
+                    best = j
+            out[row, col] = best
+            norm = 0.0
+            for c in range(channels):
+                error[c] = target[c] - palette[best, c]
+                norm += error[c] * error[c]
+            scale = 1.0
+            if norm > cap * cap:
+                scale = cap / math.sqrt(norm)
+            # Floyd-Steinberg weights, mirrored on backward rows.
+            for c in range(channels):
+                e = error[c] * scale
+                current[col + 1 + step, c] += e * (7.0 / 16.0)
+                below[col + 1 - step, c] += e * (3.0 / 16.0)
+                below[col + 1, c] += e * (5.0 / 16.0)
+                below[col + 1 + step, c] += e * (1.0 / 16.0)
+        current, below = below, current
+        below[:, :] = 0.0
+    return out
+
+
+def diffuse(
+    pixels: np.ndarray,
+    palette: np.ndarray,
+    labels: np.ndarray,
+    strength: float,
+    *,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """(H, W) uint8 indices into ``palette`` for (H, W, C) uint8 ``pixels``, error diffused.
+
+    ``labels`` are the undithered indices (each pixel's nearest entry): the dither
+    map is built from them and the search starts from them. ``strength`` 0..1
+    scales the map; 0 returns ``labels`` unchanged. Only pixels where ``active``
+    (default: all) is true are dithered, and only they pass error on; the
+    others keep their label.
+    """
+    k, channels = palette.shape
+    if k > MAX_DITHER_COLORS:
+        msg = f"dithering works with at most {MAX_DITHER_COLORS} colours, not {k}"
+        raise KmzError(msg, "bad-option")
+    if strength <= 0.0 or k == 1:
+        return labels.astype(np.uint8)
+    height, width = labels.shape
+    if active is None:
+        active = np.ones((height, width), dtype=np.bool_)
+    colors = np.ascontiguousarray(pixels[:, :, :channels], dtype=np.float32)
+    entries = palette.astype(np.float32)
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    residual = colors - entries[labels]
+    rms = float(np.sqrt(np.mean(residual[active] ** 2) * channels)) if active.any() else 0.0
+    del residual
+    cap = max(MIN_CAP, CAP_FACTOR * rms)
+    weights = dither_map(pixels[:, :, :channels], labels) * np.float32(strength)
+    order, spacing = _search_tables(entries.astype(np.float64))
+    return _diffuse(colors, entries, labels, weights, np.ascontiguousarray(active), order, spacing, cap)
