@@ -74,7 +74,7 @@ def encode_details(
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     seed: int = 0,
     compression: str = "zlib",
     level: int | None = None,
@@ -132,7 +132,7 @@ def encode(
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     seed: int = 0,
     compression: str = "zlib",
     level: int | None = None,
@@ -148,7 +148,8 @@ def encode(
     elbow of the quality curve (kmzcodec.autok); the K chosen is in the file's
     header (``decode(data).info["colors"]``). ``method`` is "kmeans" or "gmm";
     ``colorspace`` "rgb", "oklab" or "lab" is where colours are clustered;
-    ``dither`` applies Floyd-Steinberg error diffusion (K <= 256). ``compression``
+    ``dither`` is the strength, 0..1, of adaptive error diffusion (K <= 256;
+    True: kmzcodec.diffusion.DEFAULT_STRENGTH; False or 0: none). ``compression``
     is "zlib" (default), "lzma" or "none", ``level`` its effort (0-9);
     ``bits_per_index`` forces a packing width (default: the one that compresses
     best). An image with at most K colours is stored exactly; a "P" image whose

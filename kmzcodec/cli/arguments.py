@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import container
+from ..diffusion import DEFAULT_STRENGTH
 from ..encoder import DEFAULT_COLORS, encode_details
 from ..format import MAX_COLORS, MAX_DIMENSION
 from ..options import COLORSPACES, COMPRESSIONS, METHODS
@@ -104,6 +105,18 @@ def positive(kind: type, upper: float | None = None) -> Callable[[str], Any]:
     return parse
 
 
+def dither_strength(text: str) -> float:
+    """--dither S: an error diffusion strength from 0 (off) to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        msg = f"dither strength must be a number from 0 to 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def level(text: str) -> int:
     try:
         value = int(text)
@@ -148,7 +161,14 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         help="colour space the clustering runs in (default: %(default)s)",
     )
     group.add_argument(
-        "--dither", action="store_true", help="Floyd-Steinberg error diffusion, K <= 256 (default: off)"
+        "--dither",
+        nargs="?",
+        const=True,
+        default=False,
+        type=dither_strength,
+        metavar="S",
+        help=f"adaptive error diffusion, K <= 256; S is its strength, 0..1 (bare --dither: "
+        f"{DEFAULT_STRENGTH}; put it after the file names or give S) (default: off)",
     )
     group.add_argument(
         "--compression",
