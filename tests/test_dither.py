@@ -122,7 +122,9 @@ def test_search_finds_the_nearest_entry() -> None:
     palette = rng.integers(0, 256, (200, 3), dtype=np.uint8)
     pixels = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
     chosen = diffusion.diffuse(pixels, palette, np.zeros((20, 30), dtype=np.int32), 1e-9)
-    distances = ((pixels[:, :, None, :].astype(np.int64) - palette[None, None].astype(np.int64)) ** 2).sum(-1)
+    # Distances in the space the error is diffused in.
+    colors, entries = diffusion._to_working(pixels).astype(np.float64), diffusion._to_working(palette)
+    distances = ((colors[:, :, None, :] - entries[None, None]) ** 2).sum(-1)
     np.testing.assert_array_equal(
         np.take_along_axis(distances, chosen[..., None], 2)[..., 0], distances.min(2)
     )
