@@ -27,9 +27,11 @@ so it is compiled with numba. Same input, same output.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 import numpy as np
-from numba import njit
 from scipy import ndimage
 
 from .errors import KmzError
@@ -57,6 +59,22 @@ NOISE_BLUR = 3
 MIN_MAP_SIDE = 4
 
 
+def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` compiled by numba (cached on disk) at its first call, not at import:
+    importing numba costs about 0.3 s, which commands that do not dither need not pay."""
+    compiled: list[Callable[..., Any]] = []
+
+    @wraps(function)
+    def call(*args: Any) -> Any:
+        if not compiled:
+            from numba import njit
+
+            compiled.append(njit(cache=True)(function))
+        return compiled[0](*args)
+
+    return call
+
+
 def strength(dither: object) -> float:
     """The strength 0..1 an encoder ``dither=`` option asks for; KmzError("bad-option") otherwise.
 
@@ -70,7 +88,7 @@ def strength(dither: object) -> float:
     raise KmzError(msg, "bad-option")
 
 
-@njit(cache=True)
+@_compiled
 def _contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """Texture ("noise") and edge maps, uint8, 255 where smooth, from second differences.
 
@@ -102,7 +120,7 @@ def _contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: n
     return noise, edges
 
 
-@njit(cache=True)
+@_compiled
 def _cross(values: np.ndarray, largest: bool) -> np.ndarray:  # pragma: no cover - compiled
     """Max (or min) over each pixel and its 4 neighbours, edges repeated."""
     height, width = values.shape
@@ -129,7 +147,7 @@ def contrast_map(pixels: np.ndarray) -> np.ndarray:
     return np.minimum(noise, edges)
 
 
-@njit(cache=True)
+@_compiled
 def _weigh_runs(labels: np.ndarray, contrast: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """The dither map (H, W) float32 0..1: contrast / 255, less where undithered indices change often."""
     height, width = labels.shape
@@ -170,7 +188,7 @@ def _search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, np.take_along_axis(distances, order, axis=1).astype(np.float32)
 
 
-@njit(cache=True)
+@_compiled
 def _diffuse(
     pixels: np.ndarray,
     palette: np.ndarray,
