@@ -207,6 +207,7 @@ def _diffuse(
     below = np.zeros((width + 2, channels), dtype=np.float32)
     target = np.empty(channels, dtype=np.float32)
     error = np.empty(channels, dtype=np.float32)
+    previous = 0
     for row in range(height):
         backward = row % 2 == 1
         step = -1 if backward else 1
@@ -220,16 +221,25 @@ def _diffuse(
             for c in range(channels):
                 value = pixels[row, col, c] + share * current[col + 1, c]
                 target[c] = min(max(value, 0.0), 255.0)
-            # Exact nearest entry: from the undithered one outwards; an entry j at distance
-            # spacing[guess, j] from it is at least spacing - radius from the target.
-            best = guess
+            # Exact nearest entry: from the undithered one or the previous pixel's, whichever
+            # is nearer, outwards; an entry j at distance spacing[guess, j] from the guess is
+            # at least spacing - radius from the target.
             best_d = 0.0
             for c in range(channels):
                 d = target[c] - palette[guess, c]
                 best_d += d * d
+            if n > 0 and previous != guess:
+                other = 0.0
+                for c in range(channels):
+                    d = target[c] - palette[previous, c]
+                    other += d * d
+                if other < best_d:
+                    guess, best_d = previous, other
+            best = guess
             radius = math.sqrt(best_d)
+            limit = radius + radius
             for position in range(1, k):
-                if spacing[guess, position] > radius + math.sqrt(best_d):
+                if spacing[guess, position] > limit:
                     break
                 j = order[guess, position]
                 d2 = 0.0
@@ -241,7 +251,9 @@ def _diffuse(
                 if d2 < best_d:
                     best_d = d2
                     best = j
+                    limit = radius + math.sqrt(best_d)
             out[row, col] = best
+            previous = best
             norm = 0.0
             for c in range(channels):
                 error[c] = target[c] - palette[best, c]
