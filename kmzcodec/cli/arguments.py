@@ -163,12 +163,12 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--dither",
         nargs="?",
-        const=True,
-        default=False,
+        const=DEFAULT_STRENGTH,
+        default=0.0,
         type=dither_strength,
         metavar="S",
-        help=f"adaptive error diffusion, K <= 256; S is its strength, 0..1 (bare --dither: "
-        f"{DEFAULT_STRENGTH}; put it after the file names or give S) (default: off)",
+        help=f"adaptive error diffusion of strength S, 0 (off) to 1, K <= 256; a bare --dither "
+        f"is {DEFAULT_STRENGTH} (put it after the file names, or give S) (default: %(default)s)",
     )
     group.add_argument(
         "--compression",
