@@ -85,7 +85,7 @@ def _smallest(meets: Callable[[int], bool], limit: int) -> int:
 def choose(
     quantizer: Quantizer,
     *,
-    dither: bool,
+    dither: bool | float,
     write: Callable[[Quantized], bytes],
     min_psnr: float | None = None,
     min_ssim: float | None = None,

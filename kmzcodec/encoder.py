@@ -94,7 +94,7 @@ def encode_details(
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     seed: int = 0,
     compression: str | Compression = "zlib",
     level: int | None = None,
@@ -185,7 +185,7 @@ def encode(
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     seed: int = 0,
     compression: str | Compression = "zlib",
     level: int | None = None,
@@ -204,7 +204,8 @@ def encode(
     elbow of the quality curve (kmzcodec.autok); the K chosen is in the file's
     header (``decode(data).info["colors"]``). ``method`` is "kmeans" or "gmm";
     ``colorspace`` "rgb", "oklab" or "lab" is where colours are clustered;
-    ``dither`` applies Floyd-Steinberg error diffusion (K <= 256). ``compression``
+    ``dither`` is the strength, 0..1, of adaptive error diffusion (K <= 256;
+    True: options.DEFAULT_DITHER_STRENGTH; False or 0: none). ``compression``
     is "zlib" (default), "lzma" or "none", ``level`` its effort (0-9);
     ``bits_per_index`` forces a packing width (default: the one that compresses
     best). An image with at most K colours is stored exactly; a "P" image whose

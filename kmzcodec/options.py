@@ -34,6 +34,8 @@ COMPRESSIONS: tuple[str, ...] = ("zlib", "lzma", "none")
 GMM_MAX_COLORS = 256
 #: Floyd-Steinberg dithering goes through Pillow's remapper, which takes 256 entries at most.
 DITHER_MAX_COLORS = 256
+#: The strength ``dither=True`` asks for (what the quality benchmark judges).
+DEFAULT_DITHER_STRENGTH = 1.0
 #: Compression effort (zlib levels, lzma presets).
 LEVELS = range(10)
 #: ``encode(quality=...)``: 100 keeps every pixel's nearest entry; lower trades error for bytes
@@ -110,11 +112,13 @@ def check_seed(value: object) -> int:
     return int(value)
 
 
-def check_dither(value: object) -> bool:
-    """Whether to dither. A bool for now; the one place to widen when a strength (0..1) is added."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise _fail(f"dither must be True or False, not {value!r}")
-    return bool(value)
+def check_dither(value: object) -> float:
+    """The error diffusion strength, 0..1: True is DEFAULT_DITHER_STRENGTH, False (or 0) no dithering."""
+    if isinstance(value, (bool, np.bool_)):
+        return DEFAULT_DITHER_STRENGTH if value else 0.0
+    if _is_real(value) and 0.0 <= float(value) <= 1.0:
+        return float(value)
+    raise _fail(f"dither must be True, False or a strength from 0 to 1, not {value!r}")
 
 
 def check_quality(value: object) -> int:
@@ -221,7 +225,7 @@ class Checked:
     colors: int | Literal["auto"]
     method: str
     colorspace: str
-    dither: bool
+    dither: float  # strength 0..1; 0: none
     seed: int
     compression: Compression
     level: int | None

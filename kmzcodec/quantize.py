@@ -28,8 +28,8 @@ of :class:`~kmzcodec.settings.QuantizerSettings`, passed in explicitly):
    which colours change entry), and pixels get their colour's entry through a
    2**24 lookup table indexed by the packed colour (RGBA pixels that are not
    opaque by binary search): one gather over the pixels, never a pixels x K
-   distance matrix. Dithering (:mod:`kmzcodec.dither`) is Pillow's C
-   Floyd-Steinberg against the chosen palette.
+   distance matrix. Dithering (:mod:`kmzcodec.dither`, :mod:`kmzcodec.diffusion`):
+   adaptive serpentine error diffusion against the chosen palette.
 """
 
 from __future__ import annotations
@@ -152,8 +152,11 @@ class Quantizer:
         """How many different colours the image has (RGBA: all fully transparent ones count once)."""
         return len(self._histogram.colors)
 
-    def quantize(self, colors: int, *, dither: bool = False) -> Quantized:
-        """A palette of at most ``colors`` entries and the index of every pixel."""
+    def quantize(self, colors: int, *, dither: bool | float = False) -> Quantized:
+        """A palette of at most ``colors`` entries and the index of every pixel.
+
+        ``dither`` is a strength 0..1 of error diffusion (True: the default strength).
+        """
         dither = options.check_dither(dither)
         colors = int(options.check_colors(colors, method=self.method, dither=dither, auto=False))
         hist = self._histogram
@@ -167,12 +170,12 @@ class Quantizer:
             )
             used = self.method
         indices = hist.to_pixels(labels.astype(dtype, copy=False))
-        dithered = dither and used != "exact"
+        dithered = dither > 0 and used != "exact"
         if dithered:
-            indices = error_diffusion(self.pixels, palette, indices)
+            indices = error_diffusion(self.pixels, palette, indices, dither)
         return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
 
-    def remap(self, palette: np.ndarray, *, dither: bool = False) -> Quantized:
+    def remap(self, palette: np.ndarray, *, dither: bool | float = False) -> Quantized:
         """Every pixel onto the nearest entry of a given palette (K x 1|3|4 uint8).
 
         Distances are measured in this quantizer's colour space, over alpha too
@@ -196,9 +199,10 @@ class Quantizer:
         )
         dtype = _index_dtype(len(palette))
         indices = hist.to_pixels(labels.astype(dtype))
-        if dither and len(palette) > 1:
-            indices = error_diffusion(_widen(self.pixels, width), _widen(palette, width), indices)
-        return Quantized(palette, indices.astype(dtype, copy=False), "given", self.colorspace, dither)
+        dithered = dither > 0 and len(palette) > 1
+        if dithered:
+            indices = error_diffusion(_widen(self.pixels, width), _widen(palette, width), indices, dither)
+        return Quantized(palette, indices.astype(dtype, copy=False), "given", self.colorspace, dithered)
 
 
 def _common_channels(image: int, palette: int) -> int:
@@ -258,7 +262,7 @@ def quantize(
     *,
     method: str = "kmeans",
     colorspace: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     seed: int = 0,
     settings: QuantizerSettings = DEFAULT_SETTINGS,
 ) -> Quantized:

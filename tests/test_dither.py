@@ -1,11 +1,172 @@
-"""Floyd-Steinberg against the chosen palette: grey, RGB and RGBA pixels."""
+"""Dithering: kmzcodec.diffusion through encode, the plugin and the command."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from kmzcodec import quantize
+import kmzcodec
+from kmzcodec import cli, diffusion, options, quantize
+
+
+def gradient(height: int = 48, width: int = 96) -> np.ndarray:
+    """A smooth horizontal ramp in three channels: where a small palette bands."""
+    x = np.linspace(0, 255, width)
+    ramp = np.stack([x, x * 0.6 + 40, 255 - x * 0.8], axis=1)
+    return np.rint(np.broadcast_to(ramp, (height, width, 3))).astype(np.uint8)
+
+
+def photo(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height) + 64], axis=2)
+    return np.clip(np.rint(base + rng.normal(0, 12, base.shape)), 0, 255).astype(np.uint8)
+
+
+def rendered(data: bytes) -> np.ndarray:
+    image = kmzcodec.decode(data)
+    return np.asarray(image.convert("RGBA" if "A" in image.info.get("palette_kind", "") else "RGB"))
+
+
+def block_means(values: np.ndarray, size: int = 8) -> np.ndarray:
+    height, width, channels = values.shape
+    blocks = values[: height // size * size, : width // size * size].astype(np.float64)
+    return blocks.reshape(height // size, size, width // size, size, channels).mean(axis=(1, 3))
+
+
+def roughness(values: np.ndarray) -> float:
+    """Mean absolute difference between horizontal neighbours: the noise dithering adds."""
+    return float(np.abs(np.diff(values.astype(np.float64), axis=1)).mean())
+
+
+@pytest.mark.parametrize("off", [False, 0, 0.0])
+def test_strength_zero_is_no_dither(off: object) -> None:
+    pixels = photo()
+    plain = kmzcodec.encode(pixels, 8)
+    assert kmzcodec.encode(pixels, 8, dither=off) == plain
+    assert kmzcodec.decode(plain).info["dither"] is False
+
+
+def test_same_input_same_bytes_and_the_header_flag() -> None:
+    pixels = photo()
+    first = kmzcodec.encode(pixels, 8, dither=0.6)
+    assert kmzcodec.encode(pixels.copy(), 8, dither=0.6) == first
+    assert kmzcodec.decode(first).info["dither"] is True
+    assert first != kmzcodec.encode(pixels, 8)
+
+
+def test_true_is_the_default_strength() -> None:
+    pixels = gradient()
+    assert kmzcodec.encode(pixels, 6, dither=True) == kmzcodec.encode(
+        pixels, 6, dither=options.DEFAULT_DITHER_STRENGTH
+    )
+
+
+def test_dithering_keeps_the_local_mean_of_a_gradient() -> None:
+    pixels = gradient()
+    original = block_means(pixels)
+    plain = np.abs(block_means(rendered(kmzcodec.encode(pixels, 4))) - original).mean()
+    dithered = np.abs(block_means(rendered(kmzcodec.encode(pixels, 4, dither=True))) - original).mean()
+    assert dithered < 0.6 * plain
+
+
+def test_stronger_dithering_adds_more_noise() -> None:
+    pixels = gradient()
+    noise = [roughness(rendered(kmzcodec.encode(pixels, 4, dither=s))) for s in (0.0, 0.3, 0.6, 1.0)]
+    assert all(a < b for a, b in zip(noise, noise[1:], strict=False)), noise
+
+
+def test_grey_is_dithered() -> None:
+    pixels = gradient()[:, :, :1]
+    data = kmzcodec.encode(Image.fromarray(pixels[:, :, 0], "L"), 4, dither=True)
+    decoded = np.asarray(kmzcodec.decode(data).convert("L"))[:, :, None]
+    assert len(np.unique(decoded)) <= 4
+    plain = np.asarray(kmzcodec.decode(kmzcodec.encode(pixels, 4)).convert("L"))[:, :, None]
+    original = block_means(pixels)
+    assert np.abs(block_means(decoded) - original).mean() < np.abs(block_means(plain) - original).mean()
+
+
+def test_rgba_dithers_only_opaque_pixels() -> None:
+    pixels = np.dstack([gradient(), np.full((48, 96), 255, dtype=np.uint8)])
+    pixels[:16, :, 3] = 0  # transparent band
+    pixels[16:24, :, 3] = 128  # half-transparent band
+    plain = kmzcodec.decode(kmzcodec.encode(pixels, 6))
+    dithered = kmzcodec.decode(kmzcodec.encode(pixels, 6, dither=True))
+    before, after = np.asarray(plain.convert("RGBA")), np.asarray(dithered.convert("RGBA"))
+    assert (after[:16, :, 3] == 0).all()
+    np.testing.assert_array_equal(after[16:24], before[16:24])  # not opaque: nearest entry, as undithered
+    assert (after[24:] != before[24:]).any()
+    assert (after[24:, :, 3] == 255).all()
+
+
+def test_more_than_256_colours_cannot_be_dithered() -> None:
+    with pytest.raises(kmzcodec.KmzError) as caught:
+        kmzcodec.encode(photo(64, 96), 300, dither=True)
+    assert caught.value.reason == "bad-option"
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "high", None, [0.5]])
+def test_bad_strengths_raise(bad: object) -> None:
+    with pytest.raises(kmzcodec.KmzError) as caught:
+        kmzcodec.encode(photo(), 8, dither=bad)
+    assert caught.value.reason == "bad-option"
+
+
+def test_search_finds_the_nearest_entry() -> None:
+    """From a bad starting guess the kernel's pruned search still finds an exact nearest entry."""
+    rng = np.random.default_rng(5)
+    palette = rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    pixels = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    chosen = diffusion.diffuse(pixels, palette, np.zeros((20, 30), dtype=np.int32), 1e-9)
+    # Distances in the space the error is diffused in.
+    colors, entries = diffusion._to_working(pixels).astype(np.float64), diffusion._to_working(palette)
+    distances = ((colors[:, :, None, :] - entries[None, None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(
+        np.take_along_axis(distances, chosen[..., None], 2)[..., 0], distances.min(2)
+    )
+
+
+def test_dither_map_is_weaker_on_edges() -> None:
+    pixels = gradient()
+    pixels[:, 48:] = 0  # a hard vertical edge in the middle
+    weights = diffusion.dither_map(pixels, np.zeros(pixels.shape[:2], dtype=np.int32))
+    assert weights[:, 47:49].mean() < 0.5 * weights[:, 10:30].mean()
+
+
+def test_plugin_save_option() -> None:
+    image = Image.fromarray(photo())
+    buffer = io.BytesIO()
+    image.save(buffer, "KMZ", colors=8, dither=0.5)
+    assert buffer.getvalue() == kmzcodec.encode(image, 8, dither=0.5)
+    assert kmzcodec.decode(buffer.getvalue()).info["dither"] is True
+
+
+def test_command_dither_strength(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "photo.png"
+    Image.fromarray(photo()).save(source)
+    for extra, expected in (
+        ([], False),
+        (["--dither"], True),
+        (["--dither", "0.5"], True),
+        (["--dither", "0"], False),
+    ):
+        out = tmp_path / "out.kmz"
+        assert cli.main(["encode", str(source), "-o", str(out), "-k", "8", "--force", *extra]) == 0
+        assert kmzcodec.decode(out.read_bytes()).info["dither"] is expected
+    half = out.read_bytes()
+    assert cli.main(["encode", str(source), "-o", str(out), "-k", "8", "--force", "--dither", "0.5"]) == 0
+    assert out.read_bytes() == kmzcodec.encode(Image.open(source), 8, dither=0.5)
+    assert half == kmzcodec.encode(Image.open(source), 8)
+    capsys.readouterr()
+    assert cli.main(["encode", str(source), "-o", str(out), "-k", "8", "--force", "--dither", "2"]) == 2
+    assert "dither strength must be a number from 0 to 1" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the quantizer's own dither step
 
 
 def ramp(channels: int) -> np.ndarray:
@@ -18,13 +179,6 @@ def ramp(channels: int) -> np.ndarray:
     if channels == 4:
         pixels = np.concatenate([ramp(3), np.full((64, 96, 1), 255, np.uint8)], axis=2)
     return pixels
-
-
-def block_means(pixels: np.ndarray, side: int = 8) -> np.ndarray:
-    """The mean colour of each ``side`` x ``side`` block."""
-    height, width, channels = pixels.shape
-    blocks = pixels.astype(float).reshape(height // side, side, width // side, side, channels)
-    return blocks.mean(axis=(1, 3))
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])

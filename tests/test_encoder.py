@@ -410,7 +410,7 @@ def test_bad_options_raise_kmzerror(options: dict) -> None:
         kmzcodec.encode(photo(), **options)
 
 
-def test_dither_uses_pillow_floyd_steinberg() -> None:
+def test_dither_diffuses_the_error() -> None:
     pixels = photo(64, 64)
     plain = kmzcodec.decode(kmzcodec.encode(pixels, 4))
     dithered = kmzcodec.decode(kmzcodec.encode(pixels, 4, dither=True))
@@ -455,7 +455,9 @@ def test_dither_grey_and_rgba(mode: str) -> None:
     assert distinct(dithered) >= 3  # several entries used, not one
     original = _block_means(source, mode)
     mean_colour = _block_means(dithered, mode).mean(axis=(0, 1))
-    np.testing.assert_allclose(mean_colour, original.mean(axis=(0, 1)), atol=1.5)
+    # Error is diffused on sRGB values raised to diffusion.WORKING_GAMMA (nearer light than sRGB
+    # is), so the sRGB mean may drift by a few levels at K = 4; an all-black result is 100 off.
+    np.testing.assert_allclose(mean_colour, original.mean(axis=(0, 1)), atol=4)
     error = np.abs(_block_means(dithered, mode) - original).mean()
     assert error < 0.8 * np.abs(_block_means(plain, mode) - original).mean()
 

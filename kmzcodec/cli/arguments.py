@@ -16,7 +16,14 @@ from .. import container
 from ..encoder import DEFAULT_COLORS, encode_details
 from ..errors import KmzError
 from ..format import MAX_COLORS, MAX_DIMENSION
-from ..options import COLORSPACES, COMPRESSIONS, DEFAULT_QUALITY, METHODS, check_quality
+from ..options import (
+    COLORSPACES,
+    COMPRESSIONS,
+    DEFAULT_DITHER_STRENGTH,
+    DEFAULT_QUALITY,
+    METHODS,
+    check_quality,
+)
 from .figures import DEFAULT_DPI, PANEL_INCHES
 
 #: The encoder's defaults (method, colorspace, compression, seed, ...), read from its signature.
@@ -105,6 +112,18 @@ def positive(kind: type, upper: float | None = None) -> Callable[[str], Any]:
     return parse
 
 
+def dither_strength(text: str) -> float:
+    """--dither S: an error diffusion strength from 0 (off) to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        msg = f"dither strength must be a number from 0 to 1, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def level(text: str) -> int:
     try:
         value = int(text)
@@ -157,7 +176,14 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         help="colour space the clustering runs in (default: %(default)s)",
     )
     group.add_argument(
-        "--dither", action="store_true", help="Floyd-Steinberg error diffusion, K <= 256 (default: off)"
+        "--dither",
+        nargs="?",
+        const=DEFAULT_DITHER_STRENGTH,
+        default=0.0,
+        type=dither_strength,
+        metavar="S",
+        help=f"adaptive error diffusion of strength S, 0 (off) to 1, K <= 256; a bare --dither "
+        f"is {DEFAULT_DITHER_STRENGTH} (put it after the file names, or give S) (default: %(default)s)",
     )
     group.add_argument(
         "--quality",

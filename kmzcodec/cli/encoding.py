@@ -24,7 +24,7 @@ class EncodeOptions:
     colors: int | str = DEFAULT_COLORS
     method: str = ENCODER_DEFAULTS["method"]
     colorspace: str = ENCODER_DEFAULTS["colorspace"]
-    dither: bool = False
+    dither: bool | float = False  # a strength 0..1; True: the default one
     compression: str = ENCODER_DEFAULTS["compression"]
     level: int | None = None
     seed: int = ENCODER_DEFAULTS["seed"]
