@@ -129,7 +129,7 @@ def check_quality(value: object) -> int:
 
 
 def check_colors(
-    value: object, *, method: str = "kmeans", dither: bool = False, auto: bool = True
+    value: object, *, method: str = "kmeans", dither: float = 0.0, auto: bool = True
 ) -> int | Literal["auto"]:
     """K (1..65,536) or, if ``auto``, "auto"; at most GMM_MAX_COLORS for GMM, DITHER_MAX_COLORS dithered."""
     if auto and isinstance(value, str) and value == "auto":
