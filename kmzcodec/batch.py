@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import fileio
+from . import fileio, palettes
 from .cli.encoding import EncodeOptions, encode
 from .errors import KmzError
 from .tasks import CONVERTED, FAILED, SKIPPED, Outcome, Task, convert_file, failed
@@ -157,6 +157,8 @@ def options_from(encode_options: dict[str, Any]) -> EncodeOptions:
     unknown = sorted(set(encode_options) - known)
     if unknown:
         raise KmzError(f"unknown encode option(s): {', '.join(unknown)}", "bad-option")
+    if encode_options.get("palette") is not None:  # a path, an array, ...: read it once, here
+        encode_options = {**encode_options, "palette": palettes.as_palette(encode_options["palette"])}
     options = EncodeOptions(**encode_options)
     try:  # one pixel: the encoder's own checks of the options, before thousands of files fail alike
         encode(np.zeros((1, 1, 3), np.uint8), options)
@@ -381,12 +383,16 @@ def iter_convert(
     window: int | None = None,
     force: bool = False,
     flight: Flight | None = None,
+    shared: bool = False,
     **encode_options: Any,
 ) -> Generator[Outcome, None, None]:
     """Every file's :class:`Outcome`, as they are settled or complete.
 
     Arguments as :func:`convert`'s; ``flight`` counts the tasks in flight.
     """
+    paths = list(paths)
+    if shared:
+        encode_options = _with_shared(paths, out_dir, client, jobs, window, encode_options)
     work = _prepare(paths, out_dir, force, encode_options)
     yield from run(work, client=client, jobs=jobs, window=window, flight=flight)
 
@@ -397,6 +403,17 @@ def _prepare(
     options = options_from(encode_options)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return plan(paths, out_dir, force=force, options=options)
+
+
+def _with_shared(
+    paths: list[Any], out_dir: Any, client: Any, jobs: int, window: int | None, encode_options: dict[str, Any]
+) -> dict[str, Any]:
+    if encode_options.get("palette") is not None:
+        raise KmzError("give a palette or ask for a shared one, not both", "bad-option")
+    from .sharing import shared_palette  # it builds on this module's planning and engines
+
+    palette = shared_palette(paths, out_dir, client=client, jobs=jobs, window=window, **encode_options)
+    return {**encode_options, "palette": palette, "colors": len(palette)}
 
 
 def _bar(total: int) -> Any:
@@ -417,6 +434,7 @@ def convert(
     window: int | None = None,
     force: bool = False,
     progress: bool | Callable[[Outcome], object] | None = None,
+    shared: bool = False,
     **encode_options: Any,
 ) -> Summary:
     """Convert files and folders (walked, their layout kept) into ``out_dir``.
@@ -427,10 +445,14 @@ def convert(
     thread). Outputs that exist are skipped unless ``force``. ``progress``: True for a
     tqdm bar, or a function called with each file's :class:`Outcome`. ``encode_options``
     are :class:`EncodeOptions` fields: ``colors``, ``method``, ``colorspace``, ``dither``,
-    ``compression``, ``level``, ``seed``, ``resize``, ...
+    ``compression``, ``level``, ``seed``, ``resize``, ``palette`` (a palette to map every
+    file onto), ... With ``shared``, one palette of ``colors`` entries is fitted to all
+    inputs first (:func:`shared_palette`) and every file is mapped onto it.
     """
     start = time.perf_counter()
     paths = list(paths)
+    if shared:
+        encode_options = _with_shared(paths, out_dir, client, jobs, window, encode_options)
     work = _prepare(paths, out_dir, force, encode_options)
     summary = Summary()
     flight = Flight()

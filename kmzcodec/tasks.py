@@ -11,11 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fileio, threads
+from . import fileio, palettes, threads
 from .cli.encoding import EncodeOptions, encode
 from .cli.inputs import prepare
 from .cli.status import CliError
 from .errors import KmzError
+from .histogram import ColorCounts
 
 #: Outcome statuses.
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
@@ -114,3 +115,22 @@ def convert_file(task: Task) -> Outcome:
     except OSError as exc:
         return failed(task, f"cannot write: {exc.strerror or exc}", task.output)
     return Outcome(task.source, task.output, CONVERTED, size, len(data))
+
+
+def count_colors(task: Task) -> ColorCounts | Outcome:
+    """One input's colour counts, for a palette shared by every file (the map step).
+
+    Read as :func:`convert_file` reads it; a failure is an Outcome (never raises).
+    """
+    path = Path(task.source)
+    try:
+        with threads.cpu_share(task.sharers * _threads_in_this_process()):
+            return palettes.color_counts(prepare(path, task.options))
+    except (CliError, KmzError) as exc:
+        return failed(task, str(exc).removeprefix(f"{path}: "))
+    except MemoryError:
+        return failed(task, "out of memory")
+    except OSError as exc:
+        return failed(task, f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # a library failure on this file: report it, go on
+        return failed(task, f"{type(exc).__name__}: {exc}")

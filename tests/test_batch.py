@@ -182,7 +182,7 @@ def test_iter_convert_yields_one_outcome_per_file(source: Path, tmp_path: Path) 
     assert missing == [f"{tmp_path / 'missing.png'}: no such file or folder"]
 
 
-@pytest.mark.parametrize("module", ["kmzcodec.tasks", "kmzcodec.batch", "kmzcodec.cli"])
+@pytest.mark.parametrize("module", ["kmzcodec.tasks", "kmzcodec.batch", "kmzcodec.sharing", "kmzcodec.cli"])
 def test_each_module_imports_first_in_a_fresh_process(module: str) -> None:
     """A Dask worker's first import is kmzcodec.tasks (to unpickle a task): no import cycle."""
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=60)
@@ -261,3 +261,75 @@ def test_kmz_convert_scheduler_local_end_to_end(
     assert (row["files"], row["converted"], row["failed"]) == (str(COUNT + 1), str(COUNT), "1")
     assert values.split()[-1] == "2"  # workers: the LocalCluster's two
     assert _snapshot(tmp_path) == reference[1]
+
+
+# ---------------------------------------------------------------- one palette for all files (issue 14.2)
+
+
+def _palette_of(data: bytes) -> list[list[int]]:
+    payload = kmzcodec.container.read(data)
+    return np.frombuffer(payload.palette, np.uint8).reshape(payload.header.colors, -1).tolist()
+
+
+@pytest.fixture(scope="module")
+def shared_reference(source: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("shared")
+    summary = batch.convert([source], out, jobs=1, colors=8, shared=True)
+    assert summary.converted == COUNT and summary.failed == 1  # the broken file is still reported
+    return _snapshot(out)
+
+
+def test_a_shared_palette_is_one_palette_for_every_file(source: Path, shared_reference: dict) -> None:
+    readable = sorted(p for p in source.rglob("*.png") if p.name != "broken.png")
+    expected = kmzcodec.fit_palette(readable, 8)
+    assert {str(_palette_of(data)) for data in shared_reference.values()} == {str(expected.entries.tolist())}
+    assert batch.convert is not None and len(shared_reference) == COUNT
+
+
+def test_the_shared_palette_is_the_same_from_two_processes_and_from_dask(
+    client: Any, source: Path, shared_reference: dict, tmp_path: Path
+) -> None:
+    batch.convert([source], tmp_path / "j2", jobs=2, colors=8, shared=True)
+    batch.convert([source], tmp_path / "dask", client=client, colors=8, shared=True)
+    assert _snapshot(tmp_path / "j2") == shared_reference
+    assert _snapshot(tmp_path / "dask") == shared_reference
+
+
+def test_kmz_convert_shared_palette_and_fixed_palette(
+    source: Path, shared_reference: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kmzcodec.cli import main
+
+    code = main(
+        ["convert", str(source), "--out-dir", str(tmp_path / "cli"), "-k", "8", "--shared-palette", "-j", "1"]
+    )
+    assert code == 1  # the broken file
+    assert _snapshot(tmp_path / "cli") == shared_reference
+    given = tmp_path / "three.txt"
+    given.write_text("#000000\n#ffffff\n#ff0000\n")
+    code = main(
+        ["convert", str(source), "--out-dir", str(tmp_path / "fixed"), "--palette", str(given), "-j", "1"]
+    )
+    assert code == 1
+    outputs = _snapshot(tmp_path / "fixed")
+    assert len(outputs) == COUNT
+    assert all(_palette_of(data) == [[0, 0, 0], [255, 255, 255], [255, 0, 0]] for data in outputs.values())
+    capsys.readouterr()
+    assert (
+        main(["convert", str(source), "--out-dir", str(tmp_path / "x"), "--shared-palette", "-k", "auto"])
+        == 2
+    )
+    assert (
+        main(
+            [
+                "convert",
+                str(source),
+                "--out-dir",
+                str(tmp_path / "y"),
+                "--shared-palette",
+                "--palette",
+                str(given),
+            ]
+        )
+        == 2
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -61,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "kmzcodec[dask])",
     )
     arguments.value_range_argument(parser)
+    arguments.palette_argument(parser)
+    parser.add_argument(
+        "--shared-palette",
+        action="store_true",
+        help="fit one palette of K colours to all inputs (their colour counts merged) and map "
+        "every file onto it, e.g. for animation frames (default: a palette per file)",
+    )
     arguments.encoding_arguments(parser)
     arguments.auto_arguments(parser)
     arguments.force_argument(parser)
@@ -144,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
-    work = batch.plan(args.paths, out_dir, force=args.force, options=options)
+    if args.shared_palette and options.palette is not None:
+        raise UsageError("--shared-palette and --palette: give one")
+    if args.shared_palette and not isinstance(options.colors, int):
+        raise UsageError("--shared-palette needs a number of colours (-k K), not -k auto")
     report = Reporter()
     summary = batch.Summary()
     jobs = args.jobs or threads.available_cpus()
@@ -154,6 +165,12 @@ def run(args: argparse.Namespace) -> int:
     bar = progress(range(batch.count(args.paths, out_dir)), "convert", unit="file") if interactive() else []
     report.bar = bar if hasattr(bar, "update") else None
     with terminate_on_sigterm(), dask_client(args.scheduler, jobs) as client:
+        if args.shared_palette:
+            from ...sharing import fit_shared
+
+            shared = fit_shared(args.paths, out_dir, options, client=client, jobs=jobs)
+            options = dataclasses.replace(options, palette=shared, colors=len(shared))
+        work = batch.plan(args.paths, out_dir, force=args.force, options=options)
         outcomes = batch.run(work, client=client, jobs=jobs, flight=flight)
         with contextlib.closing(outcomes):  # an interrupt here also stops the workers at once
             for outcome in outcomes:
