@@ -1396,9 +1396,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import gui  # the web app is its own package; the command only dispatches to it
 
-    sub = command("gui", "explore K in the browser (a local web app)",
-                  "Start a local web app (127.0.0.1, with an access token) to compare K, methods and\n"
-                  "dithering side by side on an image, and to download the .kmz. Ctrl-C stops it.")  # fmt: skip
+    sub = command(
+        "gui",
+        "explore K in the browser (a local web app)",
+        "Start a local web app (127.0.0.1, with an access token) to compare K, methods and\n"
+        "dithering side by side on an image, and to download the .kmz. Ctrl-C stops it.",
+    )
     gui.add_arguments(sub)
     sub.set_defaults(handler=gui.run)
     return parser
