@@ -86,7 +86,7 @@ def start(
     """Start the GUI server on 127.0.0.1 (``port=0``: a free one) in a background thread.
 
     ``image_path`` is opened right away and shown when the page loads. Raises
-    KmzError for an unreadable image and OSError when the port is taken.
+    KmzError for an unreadable image or a port that is taken.
     """
     # Before anything is decoded: Pillow refuses larger images itself (and we check first).
     Image.MAX_IMAGE_PIXELS = max_pixels
@@ -95,9 +95,9 @@ def start(
     handler = type("BoundHandler", (Handler,), {"app": app})
     try:
         server = Server((HOST, port), handler)
-    except OSError:
+    except OSError as exc:
         app.close()
-        raise
+        raise KmzError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}", "bad-option") from None
     app.port = server.server_address[1]
     if first is not None:
         app.add_image(first)

@@ -436,5 +436,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False  # a fixed --port already in use should fail, not share
+    daemon_threads = True  # a browser's idle keep-alive connection must not hold up Ctrl-C

@@ -199,8 +199,10 @@ async function runSide(side) {
   if (side.busy) return; // the loop below picks up the newest generation
   side.busy = true;
   let generation = -1;
+  // A size target is met by the full image only: a preview would pick K for a smaller file.
+  const preview = () => app.image.preview && settingsOf(side).target !== "bytes";
   try {
-    while (app.image && encoding(side) && generation !== side.generation && app.image.preview) {
+    while (app.image && encoding(side) && generation !== side.generation && preview()) {
       generation = side.generation;
       await encodeStage(side, generation, "preview");
     }
@@ -235,7 +237,7 @@ async function encodeStage(side, generation, stage) {
       throw new ApiError(`kmz.js cannot show this .kmz: ${error.message} [${error.reason || "error"}]`, "decode", 0);
     }
     if (!current()) return false;
-    await paint(side, result.pixels, numbers.stage);
+    paint(side, result.pixels, numbers.stage);
     side.result = result;
     showNumbers(side, numbers);
     if (numbers.stage === "full") {
@@ -410,8 +412,6 @@ async function setImage(image) {
   $("#image-info").textContent = describeImage(image);
   $("#empty").hidden = true;
   for (const side of Object.values(app.sides)) {
-    side.canvas.width = image.width;
-    side.canvas.height = image.height;
     side.result = null;
     drawOriginal(side); // until its result arrives
     clearNumbers(side);
@@ -422,25 +422,28 @@ async function setImage(image) {
   startSweep();
 }
 
+// A side's canvas holds the pixels it shows at their own size (a preview is smaller than the
+// image); applyView stretches it over the image's area. Resizing a canvas clears it.
+function resizeCanvas(canvas, width, height) {
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+    applyView();
+  }
+}
+
 function drawOriginal(side) {
+  resizeCanvas(side.canvas, app.image.width, app.image.height);
   const context = side.canvas.getContext("2d");
   context.clearRect(0, 0, side.canvas.width, side.canvas.height);
   context.drawImage(app.original, 0, 0);
   side.canvas.dataset.stage = "original";
 }
 
-async function paint(side, pixels, stage) {
+function paint(side, pixels, stage) {
   const { canvas } = side;
-  const context = canvas.getContext("2d");
-  if (pixels.width === canvas.width && pixels.height === canvas.height) {
-    context.putImageData(pixels, 0, 0);
-  } else { // a preview: scaled up to the image's size
-    const bitmap = await createImageBitmap(pixels);
-    context.clearRect(0, 0, canvas.width, canvas.height);
-    context.imageSmoothingEnabled = true;
-    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    bitmap.close();
-  }
+  resizeCanvas(canvas, pixels.width, pixels.height);
+  canvas.getContext("2d").putImageData(pixels, 0, 0);
   canvas.dataset.stage = stage;
   canvas.dataset.generation = String(side.generation);
 }
@@ -451,8 +454,10 @@ const viewer = () => $("#viewer");
 
 function applyView() {
   const { scale, tx, ty, zoom } = app.view;
-  for (const side of Object.values(app.sides)) {
-    side.canvas.style.transform = `translate(${tx}px, ${ty}px) scale(${scale})`;
+  for (const { canvas } of Object.values(app.sides)) {
+    const sx = app.image ? (scale * app.image.width) / canvas.width : scale;
+    const sy = app.image ? (scale * app.image.height) / canvas.height : scale;
+    canvas.style.transform = `translate(${tx}px, ${ty}px) scale(${sx}, ${sy})`;
   }
   viewer().classList.toggle("pixelated", scale * devicePixelRatio >= 1);
   $("#zoom-level").textContent = `${Math.round(scale * devicePixelRatio * 100)} %`;
