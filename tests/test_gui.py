@@ -311,3 +311,8 @@ def test_command_bad_image_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "not an image" in done.stderr and done.stdout == ""
+
+
+def test_port_in_use_is_a_clear_error(server: gui.Running) -> None:
+    with pytest.raises(kmzcodec.KmzError, match="cannot listen on 127.0.0.1"):
+        gui.start(port=server.port)

@@ -91,13 +91,14 @@ class Lane:
             self._drop_pending()
             self._generation += 1
 
-    def close(self) -> None:
+    def close(self, wait: float = 0.0) -> None:
+        """Stop taking jobs; a running one stops at its next check (or with the process: daemon thread)."""
         with self._wake:
             self._closed = True
             self._drop_pending()
             self._generation += 1
             self._wake.notify()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=wait)
 
     def _drop_pending(self) -> None:
         if self._pending is not None:

@@ -181,6 +181,7 @@ function syncControls(side) {
 function changed(side, sweepToo = false) {
   side.generation += 1;
   side.changedAt.set(side.generation, performance.now());
+  side.changedAt.delete(side.generation - 100); // answers that old are long dropped
   syncControls(side);
   if (sweepToo) scheduleSweep();
   if (!app.image) return;
@@ -204,17 +205,20 @@ async function runSide(side) {
   try {
     while (app.image && encoding(side) && generation !== side.generation && preview()) {
       generation = side.generation;
-      await encodeStage(side, generation, "preview");
+      if ((await encodeStage(side, generation, "preview")) === "failed" && generation === side.generation) {
+        return; // the message is shown; the full image would fail the same way
+      }
     }
   } finally {
     side.busy = false;
   }
   generation = side.generation;
-  if (app.image && encoding(side) && (await encodeStage(side, generation, "full"))) {
+  if (app.image && encoding(side) && (await encodeStage(side, generation, "full")) === "shown") {
     measureSsim(side, generation);
   }
 }
 
+// Encode one stage and show it: "shown", "stale" (a newer change came) or "failed" (message shown).
 async function encodeStage(side, generation, stage) {
   const image = app.image;
   const current = () => generation === side.generation && image === app.image;
@@ -225,18 +229,18 @@ async function encodeStage(side, generation, stage) {
     });
     const numbers = JSON.parse(response.headers.get("X-Kmz-Result"));
     const bytes = new Uint8Array(await response.arrayBuffer());
-    if (!current()) return false;
+    if (!current()) return "stale";
     const result = { numbers, bytes, pixels: null, generation };
     try {
       result.pixels = await decode(bytes); // what is shown is what is downloaded
     } catch (error) {
-      if (!current()) return false;
+      if (!current()) return "stale";
       side.result = result;
       showNumbers(side, numbers);
       setDownloads(side, result);
       throw new ApiError(`kmz.js cannot show this .kmz: ${error.message} [${error.reason || "error"}]`, "decode", 0);
     }
-    if (!current()) return false;
+    if (!current()) return "stale";
     paint(side, result.pixels, numbers.stage);
     side.result = result;
     showNumbers(side, numbers);
@@ -248,12 +252,12 @@ async function encodeStage(side, generation, stage) {
     app.timings.push({ side: side.name, generation, stage: numbers.stage, k: numbers.colors,
       ms: performance.now() - side.changedAt.get(generation) });
     setStatus(side, numbers.stage === "full" ? "" : "preview shown; encoding the full image…");
-    return true;
+    return "shown";
   } catch (error) {
-    if (error instanceof Superseded || !current()) return false;
+    if (error instanceof Superseded || !current()) return "stale";
     setStatus(side, error.message, true);
     showMessage(`${SIDE_NAMES[side.name]}: ${error.message}`);
-    return false;
+    return "failed";
   }
 }
 
