@@ -113,7 +113,7 @@ def main() -> int:
                 for run in range(args.runs):
                     k = KS[run % len(KS)]
                     page.fill("#side-b .k-number", str(k))
-                    page.dispatch_event("#side-b .k-number", "change")
+                    page.press("#side-b .k-number", "Enter")
                     generation = page.evaluate("window.kmzGui.sides.b.generation")
                     until(page, IDLE)
                     timings = page.evaluate(

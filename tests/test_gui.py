@@ -93,12 +93,19 @@ def page(browser: Any, server: gui.Running) -> Iterator[Any]:
     assert errors == []
 
 
+#: What each side is doing, for a failure message.
+SIDES_STATE = """JSON.stringify(Object.values(window.kmzGui.sides).map((side) => ({
+    side: side.name, generation: side.generation, busy: side.busy, stage: side.canvas.dataset.stage,
+    shown: side.canvas.dataset.generation, status: side.root.querySelector('.status').textContent})))"""
+
+
 def until(page: Any, expression: str, timeout: float = 30.0) -> Any:
     """Poll a page expression until it is truthy (the page's CSP rules out wait_for_function's eval)."""
     deadline = time.monotonic() + timeout
     while not (value := page.evaluate(expression)):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}; message: {message(page)!r}")
+            debug = page.evaluate(SIDES_STATE)
+            raise AssertionError(f"timed out waiting for {expression}; message: {message(page)!r}; {debug}")
         time.sleep(0.05)
     return value
 
@@ -167,10 +174,10 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     assert first_numbers["k"] == "16"
     assert re.fullmatch(r"[\d.]+ KiB|\d+ B", first_numbers["bytes"])
 
-    k = page.locator("#side-b .k-number")
-    k.fill("4")
-    k.dispatch_event("change")
-    shown(page)
+    before = page.evaluate("window.kmzGui.sides.b.generation")
+    page.locator("#side-b .k-number").fill("4")
+    page.locator("#side-b .k-number").press("Enter")  # a typed value counts when committed
+    assert shown(page) == before + 1
     until(page, "document.querySelector('#side-b [data-n=ssim]').textContent !== 'measuring…'")
     second_numbers, second_picture = numbers(page), canvas_pixels(page)
     assert second_numbers["k"] == "4"
@@ -316,3 +323,18 @@ def test_command_bad_image_one_line(tmp_path: Path) -> None:
 def test_port_in_use_is_a_clear_error(server: gui.Running) -> None:
     with pytest.raises(kmzcodec.KmzError, match="cannot listen on 127.0.0.1"):
         gui.start(port=server.port)
+
+
+def test_older_change_never_replaces_newer(server: gui.Running) -> None:
+    token = {"X-Kmz-Token": server.app.token}
+    status, _, body = request(server, "/api/image", png(field_image()), token)
+    image = json.loads(body)["image"]["id"]
+
+    def encode(generation: int, client: str = "page-1") -> int:
+        call = {"image": image, "side": "a", "stage": "full", "generation": generation, "client": client,
+                "settings": {"k": 8}}  # fmt: skip
+        return request(server, "/api/encode", json.dumps(call).encode(), token)[0]
+
+    assert encode(5) == 200
+    assert encode(3) == 409  # overtaken on the way: superseded
+    assert encode(1, client="page-2") == 200  # a reloaded page counts from 1 again

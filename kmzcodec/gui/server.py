@@ -20,9 +20,11 @@ API (all under /api, JSON unless said otherwise):
   used only for display and to spot a MATLAB v4 file): loads it, answers its
   description and id.
 - ``GET original?image=ID``: the image's pixels as PNG, for the page to show.
-- ``POST encode`` ``{image, side, stage, generation, settings}``: the ``.kmz``
-  bytes as the body, the numbers as JSON in the ``X-Kmz-Result`` header.
-- ``POST ssim`` ``{side, generation}``: SSIM of that side's latest full result.
+- ``POST encode`` ``{image, side, stage, generation, client, settings}``: the
+  ``.kmz`` bytes as the body, the numbers as JSON in the ``X-Kmz-Result`` header.
+  ``generation`` counts the page's changes per side (``client`` names the page):
+  an older one than already seen is refused as superseded.
+- ``POST ssim`` ``{side, generation, client}``: SSIM of that side's latest full result.
 - ``POST sweep`` ``{image, settings}`` starts the effect-of-K sweep;
   ``GET sweep?id=ID`` reports its progress.
 
@@ -57,6 +59,8 @@ SIDES = ("a", "b")
 #: Default cap on an upload's size, and on an image's pixel count (both options of ``kmz gui``).
 DEFAULT_MAX_UPLOAD = 64 << 20
 DEFAULT_MAX_PIXELS = 50_000_000
+#: Pages (browser tabs, reloads) whose newest generation per side is remembered.
+KEPT_CLIENTS = 8
 #: Images kept in memory: the current one and the one before (requests for it may still be in flight).
 KEPT_IMAGES = 2
 #: An oversized upload is read and dropped up to this multiple of the cap (so the browser sees the
@@ -118,7 +122,9 @@ class App:
         # SSIM of a 4 MP image takes seconds: on its own lanes, it never delays the next picture.
         self.lanes.update({f"{side}-ssim": Lane(f"{side}-ssim") for side in SIDES})
         self.lanes["sweep"] = Lane("sweep")
-        self.results: dict[str, tuple[int, jobs.Result]] = {}
+        self.results: dict[str, tuple[str, int, jobs.Result]] = {}
+        self.latest: OrderedDict[tuple[str, str], int] = OrderedDict()  # newest generation per page and side
+        self._order = threading.Lock()
         self.sweeps: OrderedDict[str, jobs.Sweep] = OrderedDict()
 
     def close(self) -> None:
@@ -187,24 +193,36 @@ class App:
         if side not in SIDES or stage not in jobs.STAGES:
             raise KmzError(f"bad side {side!r} or stage {stage!r}", "bad-request")
         generation = _integer(request.get("generation"), "generation")
+        client = _client(request)
         loaded = self.image(request.get("image"))
         settings = jobs.Settings.from_json(request.get("settings"))
-        if stage == "preview":  # a new change: that side's full-size work is stale
-            self.lanes[f"{side}-full"].cancel()
-            self.lanes[f"{side}-ssim"].cancel()
-        result = self.run(f"{side}-{stage}", lambda check: jobs.encode(loaded, settings, stage, check))
+        with self._order:
+            # Requests can overtake each other on their way here (one connection each): an older
+            # change must not replace a newer one. Generations count per page (client).
+            if generation < self.latest.get((client, side), -1):
+                raise Superseded()
+            self.latest[(client, side)] = generation
+            self.latest.move_to_end((client, side))
+            while len(self.latest) > KEPT_CLIENTS * len(SIDES):
+                self.latest.popitem(last=False)
+            if stage == "preview":  # a new change: that side's full-size work is stale
+                self.lanes[f"{side}-full"].cancel()
+                self.lanes[f"{side}-ssim"].cancel()
+            lane = self.lanes[f"{side}-{stage}"]
+            work = lane.submit(lambda check: jobs.encode(loaded, settings, stage, check))
+        result = work.result()
         if result.numbers["stage"] == "full":
             with self._lock:
-                self.results[side] = (generation, result)
+                self.results[side] = (client, generation, result)
         return result.data, {**result.numbers, "side": side, "generation": generation}
 
     def ssim(self, request: dict[str, Any]) -> dict[str, object]:
-        side, generation = request.get("side"), request.get("generation")
+        side, generation, client = request.get("side"), request.get("generation"), _client(request)
         with self._lock:
             latest = self.results.get(side) if isinstance(side, str) else None
-        if latest is None or latest[0] != generation:
+        if latest is None or latest[:2] != (client, generation):
             raise Superseded()
-        result = latest[1]
+        result = latest[2]
         value = self.run(f"{side}-ssim", lambda check: jobs.ssim(result))
         return {"side": side, "generation": generation, "ssim": value}
 
@@ -239,6 +257,14 @@ def _mark_stopped(state: jobs.Sweep, error: BaseException | None) -> None:
     with state.lock:
         state.done = True
         state.error = "cancelled" if isinstance(error, Superseded) else f"failed: {error}"
+
+
+def _client(request: dict[str, Any]) -> str:
+    """The page's own random id (one per page load): its generations count from 1."""
+    client = request.get("client", "")
+    if not isinstance(client, str) or len(client) > 64:
+        raise KmzError("client must be a short string", "bad-request")
+    return client
 
 
 def _integer(value: object, name: str) -> int:

@@ -19,6 +19,8 @@ const LABELS = {
   zlib: "zlib", lzma: "lzma (.xz)", none: "none",
 };
 const SWATCHES = 64; // palette entries drawn as squares (the strip shows them all)
+const CLIENT = Math.random().toString(36).slice(2); // names this page load: generations restart at 1
+const RETRIES = 3; // a current request superseded by someone else's (another tab) is sent again
 
 const app = {
   options: null,
@@ -224,9 +226,15 @@ async function encodeStage(side, generation, stage) {
   const current = () => generation === side.generation && image === app.image;
   setStatus(side, stage === "preview" ? "encoding a preview…" : "encoding the full image…");
   try {
-    const response = await api("/api/encode", {
-      json: { image: image.id, side: side.name, stage, generation, settings: settingsOf(side) },
-    });
+    const request = { image: image.id, side: side.name, stage, generation, client: CLIENT, settings: settingsOf(side) };
+    let response;
+    for (let attempt = 0; !response; attempt += 1) {
+      try {
+        response = await api("/api/encode", { json: request });
+      } catch (error) {
+        if (!(error instanceof Superseded) || !current() || attempt >= RETRIES) throw error;
+      }
+    }
     const numbers = JSON.parse(response.headers.get("X-Kmz-Result"));
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (!current()) return "stale";
@@ -265,7 +273,7 @@ async function measureSsim(side, generation) {
   const cell = $('[data-n="ssim"]', side.root);
   if (!app.ssim) return;
   try {
-    const response = await api("/api/ssim", { json: { side: side.name, generation } });
+    const response = await api("/api/ssim", { json: { side: side.name, generation, client: CLIENT } });
     const { ssim } = await response.json();
     if (generation !== side.generation) return;
     cell.textContent = ssim === null ? "n/a" : ssim.toFixed(4);
