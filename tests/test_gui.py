@@ -168,7 +168,8 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     pixels = field_image()
     data = png(pixels)
     open_file(page, "field.png", data)
-    until(page, "document.querySelector('#image-info').textContent.includes('180 × 120')")
+    until(page, "kmzGui.image && kmzGui.image.name === 'field.png'")
+    assert "field.png — 180 × 120" in page.inner_text("#image-info")
     shown(page)
     first_numbers, first_picture = numbers(page), canvas_pixels(page)
     assert first_numbers["k"] == "16"
@@ -237,6 +238,7 @@ def test_bad_inputs_message_and_server_keeps_serving(page: Any, server: gui.Runn
         page.click("#message .close")
     # Still serving: a good image opens and is encoded.
     open_file(page, "good.png", good)
+    until(page, "kmzGui.image && kmzGui.image.name === 'good.png'")
     shown(page)
     assert message(page) == ""
     # The server's own checks, without the page's: an oversized body is refused with JSON.
@@ -338,3 +340,17 @@ def test_older_change_never_replaces_newer(server: gui.Running) -> None:
     assert encode(5) == 200
     assert encode(3) == 409  # overtaken on the way: superseded
     assert encode(1, client="page-2") == 200  # a reloaded page counts from 1 again
+
+
+def test_large_image_preview_first(page: Any) -> None:
+    """Over ~1 MP a change shows a preview from a smaller copy first, then the full image."""
+    y, x = np.mgrid[0:900, 0:1300]
+    pixels = np.stack([x % 256, y % 256, (x // 5 + y // 7) % 256], axis=2).astype(np.uint8)
+    open_file(page, "large.png", png(pixels))
+    until(page, "kmzGui.image && kmzGui.image.name === 'large.png'")
+    generation = shown(page)
+    stages = page.evaluate(f"kmzGui.timings.filter((t) => t.side === 'b' && t.generation === {generation})")
+    assert [t["stage"] for t in stages] == ["preview", "full"]
+    preview = page.evaluate("kmzGui.image.preview")
+    assert preview["width"] * preview["height"] <= 1 << 20 and preview["width"] < 1300
+    assert canvas_pixels(page).shape == (900, 1300, 4)  # the full image replaced the preview

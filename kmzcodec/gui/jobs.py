@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import autok, metrics
+from .. import autok, container, metrics
 from ..encoder import Encoded, encode_details
 from ..errors import KmzError
-from ..format import MAX_COLORS
+from ..format import MAX_COLORS, ColorSpace, Method
 from ..options import COLORSPACES, COMPRESSIONS, METHODS
 from .lanes import Check
 from .loading import Loaded
@@ -122,20 +122,40 @@ def _rendered(encoded: Encoded) -> np.ndarray:
     return encoded.quantized.palette[encoded.quantized.indices]
 
 
+def _preview(loaded: Loaded, settings: Settings, colors: int) -> Encoded:
+    """A fixed-K preview, as fast as it can be made: it is looked at, never saved or sized.
+
+    The preview copy's colour histogram is kept between changes (a Quantizer per
+    method and colour space), and the indices are written the fastest way (zlib
+    level 1, whole bytes); the palette and indices are the encoder's own.
+    """
+    quantizer = loaded.preview_quantizer(settings.method, settings.colorspace)
+    quantized = quantizer.quantize(colors, dither=settings.dither)
+    data = container.write(
+        quantized.palette,
+        quantized.indices,
+        compression="zlib",
+        level=1,
+        bits_per_index=8 if colors <= 256 else 16,
+        method=Method[quantized.method.upper()],
+        colorspace=ColorSpace[quantized.colorspace.upper()],
+        dithered=quantized.dithered,
+    )
+    return Encoded(data, quantized)
+
+
 def encode(loaded: Loaded, settings: Settings, stage: str, check: Check) -> Result:
     """Encode the full image, or its preview copy, with one side's settings."""
     use_preview = stage == "preview" and loaded.preview_image is not None
     image = loaded.preview_image if use_preview else loaded.image
     pixels = loaded.preview_pixels if use_preview else loaded.pixels
     assert image is not None and pixels is not None
-    options = settings.options()
-    if use_preview and settings.colors != "auto":
-        # The preview is for the picture: its size is not reported, so it is
-        # written the fastest way (zlib level 1, one byte per index).
-        options.update(compression="zlib", level=1, bits_per_index=8 if int(settings.colors) <= 256 else 16)
     check()
     started = time.perf_counter()
-    encoded = encode_details(image, settings.colors, **options)
+    if use_preview and settings.colors != "auto":
+        encoded = _preview(loaded, settings, int(settings.colors))
+    else:
+        encoded = encode_details(image, settings.colors, **settings.options())
     seconds = time.perf_counter() - started
     check()
     comparison = metrics.compare(pixels, _rendered(encoded), len(encoded.data), with_ssim=False)

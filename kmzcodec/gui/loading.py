@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..errors import KmzError
 from ..format import MAGIC
 from ..image import decode
 from ..pixels import from_array, to_pixels
+from ..quantize import Quantizer
 
 #: The preview copy has at most this many pixels (the issue's "about 1 MP").
 PREVIEW_PIXELS = 1 << 20
@@ -50,6 +52,17 @@ class Loaded:
     preview_image: Image.Image | None  # None when the image is already small
     preview_pixels: np.ndarray | None
     cache: dict[str, bytes] = field(default_factory=dict)
+    quantizers: dict[tuple[str, str], Quantizer] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def preview_quantizer(self, method: str, colorspace: str) -> Quantizer:
+        """The preview copy's histogram for a method and colour space, built once (both sides share it)."""
+        pixels = self.pixels if self.preview_pixels is None else self.preview_pixels
+        with self.lock:
+            key = (method, colorspace)
+            if key not in self.quantizers:
+                self.quantizers[key] = Quantizer(pixels, method=method, colorspace=colorspace)
+            return self.quantizers[key]
 
     @property
     def width(self) -> int:

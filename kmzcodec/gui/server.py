@@ -119,6 +119,7 @@ class App:
             for stage in jobs.STAGES
         }
         self.lanes["load"] = Lane("load", self.activity)
+        self.lanes["original"] = Lane("original", self.activity)  # PNGs of originals: never drop an upload
         # SSIM of a 4 MP image takes seconds: on its own lanes, it never delays the next picture.
         self.lanes.update({f"{side}-ssim": Lane(f"{side}-ssim") for side in SIDES})
         self.lanes["sweep"] = Lane("sweep")
@@ -140,7 +141,7 @@ class App:
             self.current = image_id
             self.results.clear()
         for name, lane in self.lanes.items():  # work on the previous image is stale now
-            if name != "load":
+            if name not in ("load", "original"):
                 lane.cancel()
         return image_id
 
@@ -185,7 +186,7 @@ class App:
     def original_png(self, image_id: str) -> bytes:
         loaded = self.image(image_id)
         if "png" not in loaded.cache:
-            loaded.cache["png"] = self.run("load", lambda check: loading.png_bytes(loaded.pixels))
+            loaded.cache["png"] = self.run("original", lambda check: loading.png_bytes(loaded.pixels))
         return loaded.cache["png"]
 
     def encode(self, request: dict[str, Any]) -> tuple[bytes, dict[str, object]]:

@@ -279,7 +279,9 @@ async function measureSsim(side, generation) {
     cell.textContent = ssim === null ? "n/a" : ssim.toFixed(4);
     cell.classList.remove("pending");
   } catch (error) {
-    if (!(error instanceof Superseded) && generation === side.generation) cell.textContent = "failed";
+    if (generation !== side.generation) return;
+    cell.textContent = error instanceof Superseded ? "—" : "failed";
+    cell.classList.remove("pending");
   }
 }
 
