@@ -392,11 +392,11 @@ class Handler(BaseHTTPRequestHandler):
         if not allowed:
             if self.command == "POST":
                 self.close_connection = True  # the body is not read
-            self._error(
-                HTTPStatus.FORBIDDEN,
-                "forbidden: open the URL that `kmz gui` printed (it holds the access token)",
-                "forbidden",
-            )
+            text = "forbidden: open the URL that `kmz gui` printed (it holds the access token)"
+            if url.path.startswith("/api/"):
+                self._error(HTTPStatus.FORBIDDEN, text, "forbidden")
+            else:  # a person at the address bar
+                self._send(HTTPStatus.FORBIDDEN, (text + "\n").encode(), "text/plain; charset=utf-8")
             return
         cookie = {}
         if in_query:
