@@ -265,7 +265,7 @@ def test_bad_inputs_message_and_server_keeps_serving(page: Any, server: gui.Runn
     assert request(server, "/api/state", headers=token)[0] == 200
 
 
-def test_mat_upload(server: gui.Running) -> None:
+def test_mat_and_kmz_uploads(server: gui.Running) -> None:
     scipy_io = pytest.importorskip("scipy.io")
     buffer = io.BytesIO()
     scipy_io.savemat(buffer, {"label": np.arange(3), "picture": field_image()})
@@ -275,6 +275,9 @@ def test_mat_upload(server: gui.Running) -> None:
     assert status == 200
     image = json.loads(body)["image"]
     assert (image["kind"], image["width"], image["height"]) == ("mat", 180, 120)
+    kmz = kmzcodec.encode(field_image(), 8)
+    status, _, body = request(server, "/api/image", kmz, {"X-Kmz-Token": server.app.token})
+    assert status == 200 and json.loads(body)["image"]["kind"] == "kmz"
 
 
 def test_token_required(server: gui.Running) -> None:
