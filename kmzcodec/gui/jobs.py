@@ -214,7 +214,7 @@ def new_sweep(loaded: Loaded) -> Sweep:
 def sweep(loaded: Loaded, settings: Settings, state: Sweep, check: Check, wait: Callable[[], None]) -> None:
     """PSNR, SSIM and bytes for every K of the chart, on the preview copy (the whole image if small).
 
-    ``wait()`` runs before each K, so the sweep gives way to interactive encodes.
+    ``wait()`` runs before each slow step, so the sweep gives way to interactive encodes.
     The elbow is taken on SSIM when it is measured, else on PSNR (as automatic K does).
     """
     image = loaded.image if loaded.preview_image is None else loaded.preview_image
@@ -226,6 +226,7 @@ def sweep(loaded: Loaded, settings: Settings, state: Sweep, check: Check, wait: 
             wait()
             check()
             encoded = encode_details(image, k, **settings.options())
+            wait()  # SSIM is the other slow step
             check()
             rendered = _rendered(encoded)
             quality = metrics.psnr(pixels, rendered)
