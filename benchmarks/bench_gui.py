@@ -32,7 +32,8 @@ from typing import Any
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS_PHOTO = REPO.parent / "shared" / "corpus" / "by-the-water.jpg"
+#: ../shared beside the repository (a worktree one level deeper looks one level further up).
+CORPUS_PHOTOS = [up / "shared" / "corpus" / "by-the-water.jpg" for up in (REPO.parent, REPO.parent.parent)]
 CHROMIUM = os.environ.get("KMZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -51,8 +52,9 @@ SCREENSHOT_K = 8
 
 
 def default_photo(folder: Path) -> Path:
-    if CORPUS_PHOTO.exists():
-        return CORPUS_PHOTO
+    for photo in CORPUS_PHOTOS:
+        if photo.exists():
+            return photo
     from skimage import data
 
     path = folder / "astronaut-4mp.png"
