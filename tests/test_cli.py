@@ -638,7 +638,7 @@ def _default_in_words(action: argparse.Action) -> str:
 
 def test_every_option_documents_its_default(capsys: pytest.CaptureFixture[str]) -> None:
     commands = _subparsers(cli.build_parser())
-    assert set(commands) == {"encode", "decode", "info", "compare", "sweep", "convert", "demo"}
+    assert set(commands) == {"encode", "decode", "info", "compare", "sweep", "convert", "demo", "gui"}
     checked = 0
     for name, parser in commands.items():
         code, stdout, _ = run(capsys, name, "--help")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import compare, convert, decode, demo, encode, info, sweep
+from . import compare, convert, decode, demo, encode, gui, info, sweep
 
 COMMANDS: dict[str, ModuleType] = {
     "encode": encode,
@@ -22,4 +22,5 @@ COMMANDS: dict[str, ModuleType] = {
     "sweep": sweep,
     "convert": convert,
     "demo": demo,
+    "gui": gui,
 }
