@@ -162,23 +162,23 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``kmz gui``."""
     parser.add_argument("image", nargs="?", metavar="IMAGE", help="image to open at start (optional)")
-    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1 (default: any free port)")
+    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1, 0 for any free one (default: 0)")
     parser.add_argument(
-        "--no-browser", action="store_true", help="only print the URL (default: also open it in a browser)"
+        "--no-browser", action="store_true", help="only print the URL (default: off, also open it in a browser)"
     )
     parser.add_argument(
         "--max-upload",
         type=_megabytes,
-        default=DEFAULT_MAX_UPLOAD,
+        default=str(DEFAULT_MAX_UPLOAD >> 20),  # a string default goes through type=, as typed
         metavar="MB",
-        help=f"largest upload accepted, in MiB (default: {DEFAULT_MAX_UPLOAD >> 20})",
+        help="largest upload accepted, in MiB (default: %(default)s)",
     )
     parser.add_argument(
         "--max-pixels",
         type=_pixels,
-        default=DEFAULT_MAX_PIXELS,
+        default=str(DEFAULT_MAX_PIXELS),
         metavar="N",
-        help=f"largest image accepted, in pixels (default: {DEFAULT_MAX_PIXELS:,})",
+        help="largest image accepted, in pixels (default: %(default)s)",
     )
 
 

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shared-palette",
         action="store_true",
         help="fit one palette of K colours to all inputs (their colour counts merged) and map "
-        "every file onto it, e.g. for animation frames (default: a palette per file)",
+        "every file onto it, e.g. for animation frames (default: off, a palette per file)",
     )
     arguments.encoding_arguments(parser)
     arguments.auto_arguments(parser)
