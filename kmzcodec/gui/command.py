@@ -162,9 +162,13 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``kmz gui``."""
     parser.add_argument("image", nargs="?", metavar="IMAGE", help="image to open at start (optional)")
-    parser.add_argument("--port", type=_port, default=0, help="port on 127.0.0.1, 0 for any free one (default: 0)")
     parser.add_argument(
-        "--no-browser", action="store_true", help="only print the URL (default: off, also open it in a browser)"
+        "--port", type=_port, default=0, help="port on 127.0.0.1, 0 for any free one (default: 0)"
+    )
+    parser.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="only print the URL (default: off, also open it in a browser)",
     )
     parser.add_argument(
         "--max-upload",
