@@ -33,20 +33,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from kmzcodec.gui import headless
+
 REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the repository (a worktree one level deeper looks one level further up).
 CORPUS_PHOTOS = [up / "shared" / "corpus" / "by-the-water.jpg" for up in (REPO.parent, REPO.parent.parent)]
-CHROMIUM = os.environ.get("KMZ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = headless.executable() or "/usr/bin/chromium"
 #: K values visited in turn (each differs from the one before, so every change is real work).
 KS = (24, 12, 48, 20, 96, 32, 64, 40, 128, 16)
 GOAL_MS = 300.0
@@ -121,7 +113,7 @@ def main() -> int:
         process, url = start_server(photo)
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=headless.ARGS)
                 page = browser.new_page(viewport={"width": 1400, "height": 860})
                 page.goto(url)
                 page.wait_for_selector("body[data-ready=true]")

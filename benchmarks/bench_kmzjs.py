@@ -43,23 +43,13 @@ import _corpus  # noqa: E402
 
 from kmzcodec import container  # noqa: E402
 from kmzcodec.encoder import encode_details  # noqa: E402
+from kmzcodec.gui import headless  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KMZ_JS = REPO / "kmzcodec" / "web" / "kmz.js"
 RATIO_GOAL = 1.5
 #: "4 MP": the 2560x1600 photographs (4.1 MP), not the 14.7 MP wallpapers.
 MIN_PIXELS, MAX_PIXELS = 3_500_000, 5_000_000
-#: Headless, and nothing that reaches the network (as tests/test_kmzjs.py).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 #: Runs in the page. Loads both files once, checks they give the same RGBA, then times
 #: decode(kmz) and PNG -> ImageData in interleaved rounds; returns the two lists of ms.
@@ -157,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=21, help="timed rounds per case (median)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--pixels", type=int, default=None, help="downscale images to at most N pixels")
-    parser.add_argument("--chromium", default=os.environ.get("KMZ_CHROMIUM") or shutil.which("chromium"))
+    parser.add_argument("--chromium", default=headless.executable())
     args = parser.parse_args(argv)
     if not args.chromium:
         msg = "no chromium found (pass --chromium PATH)"
@@ -177,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 _corpus.png8(quantized.palette, quantized.indices).save(folder / f"{base}.png", optimize=True)
                 cases.append((stem, colors, picture.width * picture.height, base))
         with serving(folder) as origin, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=args.chromium, args=headless.ARGS)
             page = browser.new_page()
             page.goto(f"{origin}/")
             print(f"decode to ImageData, median of {args.repeat} interleaved rounds; {browser.version}")

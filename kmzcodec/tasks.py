@@ -8,8 +8,10 @@ Worker processes and Dask workers import :func:`convert_file` by name.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from . import fileio, palettes, threads
 from .cli.encoding import EncodeOptions, encode
@@ -17,6 +19,8 @@ from .cli.inputs import prepare
 from .cli.status import CliError
 from .errors import KmzError
 from .histogram import ColorCounts
+
+T = TypeVar("T")
 
 #: Outcome statuses.
 CONVERTED, SKIPPED, FAILED = "converted", "skipped", "failed"
@@ -70,12 +74,11 @@ def _threads_in_this_process() -> int:
         return 1
 
 
-def _encode(task: Task) -> tuple[bytes, int] | Outcome:
+def _guarded(task: Task, work: Callable[[Path], T]) -> T | Outcome:
+    """``work(source path)``, with every failure on this file turned into its Outcome."""
     path = Path(task.source)
     try:
-        size = path.stat().st_size
-        image = prepare(path, task.options)
-        return encode(image, task.options).data, size
+        return work(path)
     except (CliError, KmzError) as exc:
         return failed(task, str(exc).removeprefix(f"{path}: "))
     except MemoryError:
@@ -84,6 +87,14 @@ def _encode(task: Task) -> tuple[bytes, int] | Outcome:
         return failed(task, f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # a bug, or a library failure on this file: report it, go on
         return failed(task, f"{type(exc).__name__}: {exc}")
+
+
+def _encode(task: Task) -> tuple[bytes, int] | Outcome:
+    def work(path: Path) -> tuple[bytes, int]:
+        size = path.stat().st_size
+        return encode(prepare(path, task.options), task.options).data, size
+
+    return _guarded(task, work)
 
 
 def _holds(path: str, data: bytes) -> bool:
@@ -122,15 +133,5 @@ def count_colors(task: Task) -> ColorCounts | Outcome:
 
     Read as :func:`convert_file` reads it; a failure is an Outcome (never raises).
     """
-    path = Path(task.source)
-    try:
-        with threads.cpu_share(task.sharers * _threads_in_this_process()):
-            return palettes.color_counts(prepare(path, task.options))
-    except (CliError, KmzError) as exc:
-        return failed(task, str(exc).removeprefix(f"{path}: "))
-    except MemoryError:
-        return failed(task, "out of memory")
-    except OSError as exc:
-        return failed(task, f"cannot read: {exc.strerror or exc}")
-    except Exception as exc:  # a library failure on this file: report it, go on
-        return failed(task, f"{type(exc).__name__}: {exc}")
+    with threads.cpu_share(task.sharers * _threads_in_this_process()):
+        return _guarded(task, lambda path: palettes.color_counts(prepare(path, task.options)))

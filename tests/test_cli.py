@@ -606,10 +606,9 @@ def test_a_worker_that_dies_stops_convert_with_one_line(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 1, err
-    assert (
-        err.decode().strip().splitlines()[-1]
-        == "kmz: error: a worker process died (out of memory?); stopping"
-    )
+    assert err.decode().strip().splitlines()[-1] == (
+        "kmz: error: a worker process died (out of memory?); stopping"
+    ), err.decode()
     assert 0 < _assert_only_complete_outputs(out) < count
 
 

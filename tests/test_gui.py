@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,19 +33,10 @@ from PIL import Image
 
 import kmzcodec
 from kmzcodec import gui
+from kmzcodec.gui import headless
 from kmzcodec.gui.lanes import Lane, Superseded
 
-CHROMIUM = os.environ.get("KMZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = headless.executable() or "/usr/bin/chromium"
 #: Small limits, so the oversized upload and the decompression bomb stay small files.
 MAX_UPLOAD = 400_000
 MAX_PIXELS = 2_000_000
@@ -89,7 +79,7 @@ def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         _no_browser(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set KMZ_CHROMIUM)")
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=headless.ARGS)
         yield chromium
         chromium.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 import os
-import shutil
 import threading
 import zlib
 from collections.abc import Iterator
@@ -24,21 +23,11 @@ import pytest
 import kmzcodec
 from kmzcodec import container
 from kmzcodec.format import HEADER_SIZE, Compression, PaletteKind
+from kmzcodec.gui import headless
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO / "spec" / "conformance"
 
-#: What Playwright passes to Chromium: headless, and nothing that reaches the network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: Runs in the page: decode each file (fetched by URL, or given as base64) and report
 #: its size and RGBA bytes, or the error's name and reason.
 DECODE_BATCH = """
@@ -107,7 +96,7 @@ def origin() -> Iterator[str]:
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("KMZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return headless.executable()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +114,7 @@ def page(origin: str) -> Iterator[Any]:
             pytest.fail("no chromium found, and KMZ_REQUIRE_BROWSER is set")
         pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium)")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=headless.ARGS)
         try:
             tab = browser.new_page()
             tab.goto(f"{origin}/blank")
