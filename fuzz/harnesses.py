@@ -428,7 +428,7 @@ def _allowed_refusals(case: Case) -> set[str]:
     allowed = set()
     bits = case.options.get("bits_per_index")
     if bits is not None and (case.colors == "auto" or bits < min_bits(int(case.colors))):
-        allowed.add("bad-bits")  # fewer bits than the palette it ends up with needs
+        allowed.add("bad-option")  # fewer bits than the palette it ends up with needs
     if case.options["dither"] and (case.colors == "auto" or int(case.colors) > 256):
         allowed.add("bad-option")  # dithering works with at most 256 colours
     if "max_bytes" in case.options:
