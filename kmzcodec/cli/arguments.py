@@ -303,8 +303,8 @@ def auto_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help=f"smallest K whose SSIMULACRA2 on the centre {SSIMULACRA2_CROP}x{SSIMULACRA2_CROP} pixels "
-        "reaches S, at most 100 (90: visually lossless, 70: high quality; needs the metrics extra; "
-        "default: no target)",
+        "reaches S, up to 100; 90 is visually lossless, 70 high quality; needs the metrics extra "
+        "(default: no target)",
     )
     group.add_argument(
         "--max-bytes",
