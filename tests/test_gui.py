@@ -426,6 +426,8 @@ def test_settings_take_a_dither_strength_and_quality() -> None:
     assert Settings.from_json({"k": 8, "dither": True}).dither == kmzcodec.options.DEFAULT_DITHER_STRENGTH
     assert Settings.from_json({"k": 8}).options()["quality"] == 100
     assert Settings.from_json({"k": 8, "quality": 60}).options()["quality"] == 60
+    auto = Settings.from_json({"k": "auto", "target": "ssimulacra2", "target_value": 60})
+    assert auto.options()["min_ssimulacra2"] == 60.0
     for bad in (
         {"dither": 1.5},
         {"dither": "yes"},

@@ -29,7 +29,7 @@ from .loading import Loaded
 #: The K slider's range: up to 256 an index fits one byte and dithering works.
 SLIDER_MAX_COLORS = 256
 #: Quality / size targets of automatic K, by the name the page uses.
-TARGETS = {"psnr": "min_psnr", "ssim": "min_ssim", "bytes": "max_bytes"}
+TARGETS = {"psnr": "min_psnr", "ssim": "min_ssim", "ssimulacra2": "min_ssimulacra2", "bytes": "max_bytes"}
 #: Palette entries listed in a result (the most used first); K can be larger with "auto".
 LISTED_ENTRIES = 256
 STAGES = ("preview", "full")
