@@ -101,6 +101,7 @@ def encode_details(
     bits_per_index: int | None = None,
     min_psnr: float | None = None,
     min_ssim: float | None = None,
+    min_ssimulacra2: float | None = None,
     max_bytes: int | None = None,
     value_range: tuple[float, float] | None = None,
     palette: Palette | str | os.PathLike[str] | np.ndarray | None = None,
@@ -118,6 +119,7 @@ def encode_details(
         bits_per_index=bits_per_index,
         min_psnr=min_psnr,
         min_ssim=min_ssim,
+        min_ssimulacra2=min_ssimulacra2,
         max_bytes=max_bytes,
         value_range=value_range,
         palette=palette,
@@ -167,6 +169,7 @@ def encode_details(
             write=write,
             min_psnr=checked.min_psnr,
             min_ssim=checked.min_ssim,
+            min_ssimulacra2=checked.min_ssimulacra2,
             max_bytes=checked.max_bytes,
         )
         quantized, data = choice.quantized, choice.data
@@ -192,6 +195,7 @@ def encode(
     bits_per_index: int | None = None,
     min_psnr: float | None = None,
     min_ssim: float | None = None,
+    min_ssimulacra2: float | None = None,
     max_bytes: int | None = None,
     value_range: tuple[float, float] | None = None,
     palette: Palette | str | os.PathLike[str] | np.ndarray | None = None,
@@ -200,8 +204,9 @@ def encode(
     """Encode an image (PIL image in any mode, or a numpy array) as ``.kmz`` bytes.
 
     ``colors`` is K, 1..65,536, or "auto": the fewest colours meeting ``min_psnr``
-    (dB) or ``min_ssim``, the most fitting in ``max_bytes``, or with no target the
-    elbow of the quality curve (kmzcodec.autok); the K chosen is in the file's
+    (dB), ``min_ssim`` or ``min_ssimulacra2`` (scored on the centre
+    ``metrics.SSIMULACRA2_CROP`` pixels; needs the ``metrics`` extra), the most fitting in ``max_bytes``, or
+    with no target the elbow of the quality curve (kmzcodec.autok); the K chosen is in the file's
     header (``decode(data).info["colors"]``). ``method`` is "kmeans" or "gmm";
     ``colorspace`` "rgb", "oklab" or "lab" is where colours are clustered;
     ``dither`` is the strength, 0..1, of adaptive error diffusion (K <= 256;
@@ -245,6 +250,7 @@ def encode(
         bits_per_index=bits_per_index,
         min_psnr=min_psnr,
         min_ssim=min_ssim,
+        min_ssimulacra2=min_ssimulacra2,
         max_bytes=max_bytes,
         value_range=value_range,
         palette=palette,

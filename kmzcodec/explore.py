@@ -12,7 +12,10 @@ result against the original with :mod:`kmzcodec.metrics`::
 Encoder options (``method``, ``colorspace``, ``dither``, ``seed``, ``compression``,
 ``level``, ...) are passed on to :func:`kmzcodec.encode` unchanged, so every trial
 is the file ``encode`` would write. SSIM needs scikit-image (the ``metrics``
-extra); without it ``trials`` leaves ``comparison.ssim`` as None.
+extra); without it ``trials`` leaves ``comparison.ssim`` as None. SSIMULACRA2
+(the ``ssimulacra2`` package, same extra) is scored on the centre
+``metrics.SSIMULACRA2_CROP`` pixels, as ``kmz`` shows it; without the package
+``comparison.ssimulacra2`` is None.
 """
 
 from __future__ import annotations
@@ -85,21 +88,32 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
 
 
 def trial(
-    image: Image.Image | np.ndarray, k: int, *, with_ssim: bool | None = None, **encode_options: Any
+    image: Image.Image | np.ndarray,
+    k: int,
+    *,
+    with_ssim: bool | None = None,
+    with_ssimulacra2: bool | None = None,
+    **encode_options: Any,
 ) -> Trial:
     """Encode ``image`` with K = ``k`` (``encode_options`` as for kmzcodec.encode), decode, measure.
 
     ``with_ssim``: None (default) measures SSIM when scikit-image is installed; True
     requires it (ImportError naming the extra otherwise); False skips it (the slow part).
+    ``with_ssimulacra2`` likewise for SSIMULACRA2 and the ssimulacra2 package (on the
+    centre ``metrics.SSIMULACRA2_CROP`` pixels).
     """
     (k,) = _check_ks([k])
     if with_ssim is None:
         with_ssim = metrics.ssim_available()
+    if with_ssimulacra2 is None:
+        with_ssimulacra2 = metrics.ssimulacra2_available()
     start = time.perf_counter()
     encoded = encode_details(image, k, **encode_options)
     seconds = time.perf_counter() - start
     decoded = decode(encoded.data)
-    comparison = metrics.compare(image, decoded, len(encoded.data), with_ssim=with_ssim)
+    comparison = metrics.compare(
+        image, decoded, len(encoded.data), with_ssim=with_ssim, with_ssimulacra2=with_ssimulacra2
+    )
     return Trial(k, encoded.colors, encoded.data, decoded, comparison, seconds)
 
 
@@ -108,19 +122,22 @@ def trials(
     ks: Sequence[int],
     *,
     with_ssim: bool | None = None,
+    with_ssimulacra2: bool | None = None,
     progress: Progress | None = None,
     **encode_options: Any,
 ) -> list[Trial]:
     """One :class:`Trial` per K, in the order given.
 
     ``with_ssim``: None (default) measures SSIM when scikit-image is installed;
-    True requires it (ImportError naming the extra otherwise). ``progress`` may wrap
+    True requires it (ImportError naming the extra otherwise); ``with_ssimulacra2``
+    likewise for SSIMULACRA2 (see :func:`trial`). ``progress`` may wrap
     the K values (e.g. ``tqdm``) to show how far it got.
     """
     checked = _check_ks(ks)
     measure = metrics.ssim_available() if with_ssim is None else with_ssim  # once, not per K
+    perceptual = metrics.ssimulacra2_available() if with_ssimulacra2 is None else with_ssimulacra2
     steps: Iterable[int] = checked if progress is None else progress(checked)
-    return [trial(image, k, with_ssim=measure, **encode_options) for k in steps]
+    return [trial(image, k, with_ssim=measure, with_ssimulacra2=perceptual, **encode_options) for k in steps]
 
 
 def sweep(

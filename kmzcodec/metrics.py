@@ -139,6 +139,9 @@ def ssim(reference: ImageLike, test: ImageLike) -> float:
     return float(structural_similarity(first, second, data_range=PEAK, channel_axis=2, win_size=window))
 
 
+#: Side of the centre crop SSIMULACRA2 is scored on in the ``kmz`` tables, explore and auto-K's
+#: check: the metric costs about 3 s per megapixel, 768 x 768 about 2 s (as the benchmarks use).
+SSIMULACRA2_CROP = 768
 #: Backgrounds (0..1) an image with alpha is blended on for SSIMULACRA2; the worse score counts.
 SSIMULACRA2_BACKGROUNDS = (0.1, 0.9)
 
@@ -233,6 +236,8 @@ class Comparison:
     bits_per_pixel: float
     psnr: float  # dB; inf when identical
     ssim: float | None  # None when not measured (scikit-image missing or not asked for)
+    # On the centre SSIMULACRA2_CROP pixels (or ssimulacra2_crop); None when not measured.
+    ssimulacra2: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready: non-finite floats (identical images, tiny images) become None."""
@@ -246,11 +251,19 @@ def _finite(value: object) -> object:
 
 
 def compare(
-    original: ImageLike, decoded: ImageLike, compressed_bytes: int, *, with_ssim: bool = True
+    original: ImageLike,
+    decoded: ImageLike,
+    compressed_bytes: int,
+    *,
+    with_ssim: bool = True,
+    with_ssimulacra2: bool = False,
+    ssimulacra2_crop: int | None = SSIMULACRA2_CROP,
 ) -> Comparison:
     """Measure ``decoded`` against ``original`` and relate ``compressed_bytes`` to the raw size.
 
     ``with_ssim=False`` skips SSIM (the slow part, and the one needing scikit-image).
+    ``with_ssimulacra2=True`` also scores SSIMULACRA2 (the ssimulacra2 package) on the
+    centre ``ssimulacra2_crop`` pixels (None: the whole image, slow on large ones).
     """
     first = to_pixels(original)
     height, width, channels = first.shape
@@ -265,6 +278,7 @@ def compare(
         bits_per_pixel=bits_per_pixel(compressed_bytes, width, height),
         psnr=psnr(first, decoded),
         ssim=ssim(first, decoded) if with_ssim else None,
+        ssimulacra2=ssimulacra2(first, decoded, crop=ssimulacra2_crop) if with_ssimulacra2 else None,
     )
 
 

@@ -165,6 +165,20 @@ def check_min_ssim(value: object) -> float | None:
     return float(value)
 
 
+def check_min_ssimulacra2(value: object) -> float | None:
+    """None or a finite target of at most 100 (identical); needs the ssimulacra2 package."""
+    if value is None:
+        return None
+    if not _is_real(value) or not math.isfinite(float(value)) or float(value) > 100.0:
+        raise _fail(f"min_ssimulacra2 must be a finite number up to 100 or None, not {value!r}")
+    from .metrics import ssimulacra2_available  # metrics imports pixels, which imports this module
+
+    if not ssimulacra2_available():
+        msg = "min_ssimulacra2 needs the ssimulacra2 package: pip install 'kmzcodec[metrics]'"
+        raise KmzError(msg, "missing-extra")
+    return float(value)
+
+
 def check_max_bytes(value: object) -> int | None:
     if value is None:
         return None
@@ -218,6 +232,10 @@ def check_quantizer(method: object, colorspace: object, seed: object) -> None:
     check_seed(seed)
 
 
+#: The targets of colors="auto" (kmzcodec.autok), at most one given.
+AUTO_TARGETS = ("min_psnr", "min_ssim", "min_ssimulacra2", "max_bytes")
+
+
 @dataclass(frozen=True)
 class Checked:
     """The options of :func:`kmzcodec.encode`, checked and normalised (numpy ints -> int)."""
@@ -236,6 +254,7 @@ class Checked:
     value_range: tuple[float, float] | None
     palette: Palette | None = None
     quality: int = DEFAULT_QUALITY
+    min_ssimulacra2: float | None = None
 
 
 def check_palette(value: object) -> Palette | None:
@@ -266,6 +285,7 @@ def check_encode(
     value_range: object,
     palette: object = None,
     quality: object = DEFAULT_QUALITY,
+    min_ssimulacra2: object = None,
 ) -> Checked:
     """Check every option of :func:`kmzcodec.encode` before any work is done (defaults live there)."""
     checked_method, checked_dither = check_method(method), check_dither(dither)
@@ -284,6 +304,7 @@ def check_encode(
         value_range=check_value_range(value_range),
         palette=check_palette(palette),
         quality=check_quality(quality),
+        min_ssimulacra2=check_min_ssimulacra2(min_ssimulacra2),
     )
     if checked.dither and checked.quality != DEFAULT_QUALITY:
         raise _fail(f"quality={checked.quality} works without dithering for now: quality=100 or no dither")
@@ -292,7 +313,7 @@ def check_encode(
             raise _fail("a given palette is used as it is: colors='auto' and method='gmm' do not apply")
         if checked.dither and len(checked.palette) > DITHER_MAX_COLORS:
             raise _fail(f"dithering works with at most {DITHER_MAX_COLORS} colours, the palette has more")
-    targets = [name for name in ("min_psnr", "min_ssim", "max_bytes") if getattr(checked, name) is not None]
+    targets = [name for name in AUTO_TARGETS if getattr(checked, name) is not None]
     if targets and checked.colors != "auto":
         raise _fail(f"{' and '.join(targets)} go with colors='auto', not colors={checked.colors}")
     if len(targets) > 1:

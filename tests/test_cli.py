@@ -686,7 +686,7 @@ def test_console_script_and_module(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ a plain install (no extras)
 
 #: The optional extras' packages; ``None`` in sys.modules makes their import fail.
-EXTRAS = ("skimage", "matplotlib", "tqdm")
+EXTRAS = ("skimage", "ssimulacra2", "matplotlib", "tqdm")
 
 _WITHOUT_EXTRAS = """
 import contextlib, io, json, sys
@@ -726,17 +726,20 @@ def test_a_plain_install_runs_demo_encode_info_and_convert(tmp_path: Path, png: 
     )
     (code, out, err), encode, info, convert, sweep = results
     assert code == 0, err
-    # The .kmz files and the table, SSIM shown as a dash; no figure, and one line says why.
+    # The .kmz files and the table, SSIM and SSIMULACRA2 shown as dashes; no figure, and one
+    # line says why.
     assert sorted(p.name for p in demo.iterdir()) == ["chelsea-k2.kmz", "chelsea-k8.kmz"]
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["2"], ["8"])]
-    assert len(rows) == 2 and all(row[5] == "\u2014" for row in rows), out
+    assert len(rows) == 2 and all(row[5] == row[6] == "\u2014" for row in rows), out
     assert err.splitlines() == [
-        "kmz: note: SSIM (\u2014) needs scikit-image: pip install 'kmzcodec[metrics]'",
+        "kmz: note: SSIM and SSIMULACRA2 (\u2014) need scikit-image and the ssimulacra2 package: "
+        "pip install 'kmzcodec[metrics]'",
         "kmz: note: no figure: it needs matplotlib: pip install 'kmzcodec[plots]'",
     ]
     code, out, err = encode
     assert code == 0, err
-    assert "SSIM \u2014" in out and kmzcodec.decode(kmz.read_bytes()).info["colors"] <= 16
+    assert "SSIM \u2014" in out and "SSIMULACRA2 \u2014" in out
+    assert kmzcodec.decode(kmz.read_bytes()).info["colors"] <= 16
     assert err.count("kmzcodec[metrics]") == 1 and len(err.splitlines()) == 1
     code, out, err = info
     assert (code, err) == (0, "") and "K = " in out
@@ -747,7 +750,7 @@ def test_a_plain_install_runs_demo_encode_info_and_convert(tmp_path: Path, png: 
     assert code == 0, err
     report = json.loads(out)
     assert report["elbow"]["metric"] == "psnr"
-    assert all(row["ssim"] is None for row in report["results"])
+    assert all(row["ssim"] is None and row["ssimulacra2"] is None for row in report["results"])
     assert report["elbow"]["k"] == metrics.elbow([2, 4, 8, 16], [r["psnr"] for r in report["results"]])
     assert len(err.splitlines()) == 1 and "elbow is on PSNR" in err
 
@@ -835,3 +838,37 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# ------------------------------------------------------------------ SSIMULACRA2 column
+
+
+def test_tables_show_ssimulacra2_on_the_centre_crop(capsys: pytest.CaptureFixture[str], png: Path) -> None:
+    pytest.importorskip("ssimulacra2")
+    code, out, err = run(capsys, "sweep", png, "-k", "4,16")
+    assert code == 0 and err == "", err
+    crop = metrics.SSIMULACRA2_CROP
+    assert f"SSIMULACRA2 ({crop}x{crop} centre)" in out.splitlines()[1]
+    code, out, _ = run(capsys, "compare", png, "-k", "4,16", "--json", "-o", png.with_name("c.png"))
+    rows = json.loads(out)["results"]
+    image = np.asarray(Image.open(png))
+    for row in rows:
+        decoded = kmzcodec.decode(kmzcodec.encode(image, row["k"]))
+        assert row["ssimulacra2"] == pytest.approx(metrics.ssimulacra2(image, decoded, crop=crop))
+    assert rows[0]["ssimulacra2"] < rows[1]["ssimulacra2"] < 100
+
+
+def test_without_ssimulacra2_the_column_is_a_dash_and_the_target_names_the_extra(
+    capsys: pytest.CaptureFixture[str], png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ssimulacra2", None)  # as if not installed: import fails
+    code, out, err = run(capsys, "sweep", png, "-k", "4,8")
+    assert code == 0
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["4"])
+    assert row[6] == "\u2014", out
+    hint = "kmz: note: SSIMULACRA2 (\u2014) needs the ssimulacra2 package: pip install 'kmzcodec[metrics]'"
+    assert err.splitlines() == [hint] or not metrics.ssim_available()
+    code, out, err = run(capsys, "encode", png, "-o", png.with_suffix(".kmz"), "--min-ssimulacra2", "50")
+    assert code != 0 and out == "" and "kmzcodec[metrics]" in err
+    assert_one_error_line(err)
+    assert not png.with_suffix(".kmz").exists()

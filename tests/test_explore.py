@@ -34,7 +34,10 @@ def test_trials_are_the_files_encode_writes_and_measure_as_metrics_does() -> Non
         assert trial.data == kmzcodec.encode(image, trial.k, colorspace="oklab", compression="lzma")
         assert trial.decoded.info["compression"] == "lzma"
         assert trial.colors == trial.decoded.info["colors"] <= trial.k
-        assert trial.comparison == metrics.compare(image, trial.decoded, len(trial.data))
+        measured = metrics.compare(
+            image, trial.decoded, len(trial.data), with_ssimulacra2=metrics.ssimulacra2_available()
+        )
+        assert trial.comparison == measured
         row = trial.as_dict()
         assert (row["k"], row["bytes"], row["psnr"]) == (trial.k, len(trial.data), trial.comparison.psnr)
     assert trials[0].comparison.psnr > trials[1].comparison.psnr
@@ -47,6 +50,25 @@ def test_ssim_is_optional() -> None:
     (measured,) = explore.trials(image, [8])  # default: measured when scikit-image is there
     assert (measured.comparison.ssim is not None) == metrics.ssim_available()
     assert measured.data == without.data
+
+
+def test_ssimulacra2_is_measured_on_the_centre_crop_and_optional() -> None:
+    pytest.importorskip("ssimulacra2")
+    image = _photo(48, 64)
+    (trial,) = explore.trials(image, [8])  # default: measured when the package is there
+    expected = metrics.ssimulacra2(image, trial.decoded, crop=metrics.SSIMULACRA2_CROP)
+    assert trial.comparison.ssimulacra2 == pytest.approx(expected) and expected < 100
+    assert trial.as_dict()["ssimulacra2"] == trial.comparison.ssimulacra2
+    (better,) = explore.trials(image, [64], with_ssim=False)
+    assert better.comparison.ssimulacra2 > trial.comparison.ssimulacra2  # more colours, higher score
+    (skipped,) = explore.trials(image, [8], with_ssimulacra2=False)
+    assert skipped.comparison.ssimulacra2 is None and skipped.as_dict()["ssimulacra2"] is None
+    # A crop smaller than the image scores only its centre: a different number.
+    cropped = metrics.compare(
+        image, trial.decoded, len(trial.data), with_ssimulacra2=True, ssimulacra2_crop=24
+    )
+    assert cropped.ssimulacra2 == pytest.approx(metrics.ssimulacra2(image, trial.decoded, crop=24))
+    assert cropped.ssimulacra2 != pytest.approx(expected)
 
 
 def test_an_image_with_few_colours_uses_fewer_than_k() -> None:

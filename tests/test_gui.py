@@ -192,8 +192,11 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     assert not np.array_equal(first_picture, second_picture)
     assert len(np.unique(second_picture.reshape(-1, 4), axis=0)) <= 4
 
-    page.check("#side-b .dither")
-    shown(page)
+    before = page.evaluate("window.kmzGui.sides.b.generation")
+    page.locator("#side-b .dither").fill("0.5")  # the strength slider, as if dragged to the middle
+    assert shown(page) == before + 1
+    assert page.inner_text("#side-b .dither-value") == "0.50"
+    assert page.is_disabled("#side-b .quality")  # the knob works without dithering only
     third_picture = canvas_pixels(page)
     assert not np.array_equal(second_picture, third_picture)
 
@@ -206,13 +209,28 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     decoded = kmzcodec.decode(saved.read_bytes()).convert("RGBA")
     assert np.array_equal(np.asarray(decoded), third_picture)  # what was shown is what was saved
     # ... and it is the file `kmz encode` writes for the same options.
-    assert saved.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, dither=True)
+    assert saved.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, dither=0.5)
 
     with page.expect_download() as download_info:
         page.click("#side-b .download-png")
     png_path = tmp_path / "result.png"
     download_info.value.save_as(png_path)
     assert np.array_equal(np.asarray(Image.open(png_path).convert("RGBA")), third_picture)
+
+    # Dithering off, quality 40: the file kmz encode writes with that knob, and no dithering meanwhile.
+    page.locator("#side-b .dither").fill("0")
+    shown(page)
+    assert page.inner_text("#side-b .dither-value") == "off" and page.is_enabled("#side-b .quality")
+    page.locator("#side-b .quality").fill("40")
+    shown(page)
+    assert page.is_disabled("#side-b .dither") and page.inner_text("#side-b .quality-value") == "40"
+    with page.expect_download() as download_info:
+        page.click("#side-b .download-kmz")
+    traded = tmp_path / "traded.kmz"
+    download_info.value.save_as(traded)
+    assert download_info.value.suggested_filename == "field-k4.kmz"
+    assert traded.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, quality=40)
+    assert traded.read_bytes() != kmzcodec.encode(Image.open(io.BytesIO(data)), 4)
 
     # The effect-of-K chart fills in and marks an elbow.
     state = until(
@@ -387,3 +405,26 @@ def test_lane_runs_only_the_newest_job() -> None:
         assert third.result(10) == "third"
     finally:
         lane.close(wait=5)
+
+
+def test_settings_take_a_dither_strength_and_quality() -> None:
+    from kmzcodec.gui.jobs import Settings
+
+    settings = Settings.from_json({"k": 8, "dither": 0.25})
+    assert (settings.dither, settings.quality) == (0.25, 100)
+    assert settings.options()["dither"] == 0.25
+    assert Settings.from_json({"k": 8, "dither": True}).dither == kmzcodec.options.DEFAULT_DITHER_STRENGTH
+    assert Settings.from_json({"k": 8}).options()["quality"] == 100
+    assert Settings.from_json({"k": 8, "quality": 60}).options()["quality"] == 60
+    auto = Settings.from_json({"k": "auto", "target": "ssimulacra2", "target_value": 60})
+    assert auto.options()["min_ssimulacra2"] == 60.0
+    for bad in (
+        {"dither": 1.5},
+        {"dither": "yes"},
+        {"quality": 101},
+        {"quality": 50.5},
+        {"quality": 60, "dither": 0.5},
+    ):
+        with pytest.raises(kmzcodec.KmzError) as caught:
+            Settings.from_json({"k": 8, **bad})
+        assert caught.value.reason == "bad-option"

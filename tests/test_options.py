@@ -36,6 +36,10 @@ TABLE: dict[str, tuple[list[Any], list[Any]]] = {
     "bits_per_index": (["8", 8.0, True], [0, 17]),
     "min_psnr": (["high", True, [30]], [math.nan, math.inf, -math.inf]),
     "min_ssim": (["0.9", True, [0.9]], [0, 0.0, -0.5, 1.5, math.nan]),
+    "min_ssimulacra2": (
+        ["90", True, [90]],
+        [math.nan, math.inf, -math.inf, 100.5, {"min_ssimulacra2": 50, "min_ssim": 0.9}],
+    ),
     "max_bytes": (["1000", 1000.0, True], [0, -5]),
     "value_range": (
         ["0..4095", 4095, (0, "x"), (True, 5), {0: 1, 1: 2}],
@@ -57,7 +61,7 @@ TABLE: dict[str, tuple[list[Any], list[Any]]] = {
 }
 #: Options that only mean something with colors="auto": their bad values are tried
 #: there, so that the error is about the value and not about the missing "auto".
-AUTO_ONLY = {"min_psnr", "min_ssim", "max_bytes"}
+AUTO_ONLY = {"min_psnr", "min_ssim", "min_ssimulacra2", "max_bytes"}
 
 
 def _cases() -> list[Any]:

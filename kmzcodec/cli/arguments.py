@@ -16,6 +16,7 @@ from .. import container
 from ..encoder import DEFAULT_COLORS, encode_details
 from ..errors import KmzError
 from ..format import MAX_COLORS, MAX_DIMENSION
+from ..metrics import SSIMULACRA2_CROP
 from ..options import (
     COLORSPACES,
     COMPRESSIONS,
@@ -109,6 +110,22 @@ def positive(kind: type, upper: float | None = None) -> Callable[[str], Any]:
         return value
 
     parse.__name__ = kind.__name__
+    return parse
+
+
+def at_most(upper: float) -> Callable[[str], float]:
+    """A finite number up to ``upper``, of either sign (SSIMULACRA2 scores go below zero)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value > upper:
+            raise argparse.ArgumentTypeError(f"expected a number up to {upper:g}, not {text!r}")
+        return value
+
+    parse.__name__ = "float"
     return parse
 
 
@@ -279,6 +296,15 @@ def auto_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="smallest K whose SSIM reaches S, 0 < S <= 1 (default: no target)",
+    )
+    group.add_argument(
+        "--min-ssimulacra2",
+        type=at_most(100.0),
+        default=None,
+        metavar="S",
+        help=f"smallest K whose SSIMULACRA2 on the centre {SSIMULACRA2_CROP}x{SSIMULACRA2_CROP} pixels "
+        "reaches S, up to 100; 90 is visually lossless, 70 high quality; needs the metrics extra "
+        "(default: no target)",
     )
     group.add_argument(
         "--max-bytes",

@@ -11,6 +11,7 @@ from PIL import Image
 
 from .. import palettes
 from ..encoder import DEFAULT_COLORS, Encoded, encode_details
+from ..options import AUTO_TARGETS
 from .arguments import ENCODER_DEFAULTS
 from .status import UsageError
 
@@ -30,6 +31,7 @@ class EncodeOptions:
     seed: int = ENCODER_DEFAULTS["seed"]
     min_psnr: float | None = None
     min_ssim: float | None = None
+    min_ssimulacra2: float | None = None
     max_bytes: int | None = None
     value_range: tuple[float, float] | None = None
     quality: int = ENCODER_DEFAULTS["quality"]
@@ -69,6 +71,7 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
     targets = {
         "min_psnr": getattr(args, "min_psnr", None),
         "min_ssim": getattr(args, "min_ssim", None),
+        "min_ssimulacra2": getattr(args, "min_ssimulacra2", None),
         "max_bytes": getattr(args, "max_bytes", None),
     }
     chosen = colors if colors is not None else getattr(args, "colors", None)
@@ -101,5 +104,5 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
 def encode(image: Source, options: EncodeOptions) -> Encoded:
     extra: dict[str, Any] = {}
     if options.colors == "auto":
-        extra = {"min_psnr": options.min_psnr, "min_ssim": options.min_ssim, "max_bytes": options.max_bytes}
+        extra = {name: getattr(options, name) for name in AUTO_TARGETS}
     return encode_details(image, options.colors, **options.encoder_kwargs(), **extra)

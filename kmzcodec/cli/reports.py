@@ -16,8 +16,24 @@ from .status import PROG, note
 NOT_MEASURED = "\u2014"
 #: The one line a table with an unmeasured SSIM column adds on stderr.
 SSIM_HINT = f"SSIM ({NOT_MEASURED}) needs scikit-image: pip install 'kmzcodec[metrics]'"
+#: The column of SSIMULACRA2, scored on a centre crop because it is slow (metrics.SSIMULACRA2_CROP).
+SSIMULACRA2_HEADER = f"SSIMULACRA2 ({metrics.SSIMULACRA2_CROP}x{metrics.SSIMULACRA2_CROP} centre)"
 
-TRIAL_HEADERS = ("K", "bytes", "ratio", "bits/px", "PSNR dB", "SSIM", "encode s")
+TRIAL_HEADERS = ("K", "bytes", "ratio", "bits/px", "PSNR dB", "SSIM", SSIMULACRA2_HEADER, "encode s")
+
+
+def metrics_hint(ssim_missing: bool, ssimulacra2_missing: bool) -> str | None:
+    """The one stderr line for unmeasured columns: which metric needs which package, and the extra."""
+    needs = [("SSIM", "scikit-image")] if ssim_missing else []
+    needs += [("SSIMULACRA2", "the ssimulacra2 package")] if ssimulacra2_missing else []
+    if not needs:
+        return None
+    if len(needs) == 1:
+        return f"{needs[0][0]} ({NOT_MEASURED}) needs {needs[0][1]}: pip install 'kmzcodec[metrics]'"
+    return (
+        f"SSIM and SSIMULACRA2 ({NOT_MEASURED}) need scikit-image and the ssimulacra2 package: "
+        "pip install 'kmzcodec[metrics]'"
+    )
 
 
 def _not_measured() -> str:
@@ -69,6 +85,7 @@ def _trial_rows(trials: Sequence[Trial], elbow: int | None = None) -> Iterator[l
             fmt_float(c.bits_per_pixel, 3),
             fmt_float(c.psnr, 2),
             fmt_float(c.ssim, 4),
+            fmt_float(c.ssimulacra2, 2),
             fmt_float(trial.seconds, 2),
         ] + (["<- elbow" if trial.k == elbow else ""] if elbow is not None else [])
 
@@ -95,9 +112,13 @@ def trials_json(source: str, trials: Sequence[Trial], **extra: object) -> str:
 
 
 def hint_if_ssim_missing(trials: Sequence[Trial], also: str = "") -> None:
-    """One line on stderr when the SSIM column is empty because scikit-image is missing."""
-    if any(t.comparison.ssim is None for t in trials) and not metrics.ssim_available():
-        note(SSIM_HINT + also)
+    """One line on stderr when the SSIM or SSIMULACRA2 column is empty because its package is missing."""
+    hint = metrics_hint(
+        any(t.comparison.ssim is None for t in trials) and not metrics.ssim_available(),
+        any(t.comparison.ssimulacra2 is None for t in trials) and not metrics.ssimulacra2_available(),
+    )
+    if hint is not None:
+        note(hint + also)
 
 
 # --------------------------------------------------------------------------- progress

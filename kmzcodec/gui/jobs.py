@@ -22,14 +22,14 @@ from .. import autok, container, metrics
 from ..encoder import Encoded, encode_details
 from ..errors import KmzError
 from ..format import MAX_COLORS, ColorSpace, Method
-from ..options import COLORSPACES, COMPRESSIONS, METHODS
+from ..options import COLORSPACES, COMPRESSIONS, DEFAULT_QUALITY, METHODS, check_dither, check_quality
 from .lanes import Check
 from .loading import Loaded
 
 #: The K slider's range: up to 256 an index fits one byte and dithering works.
 SLIDER_MAX_COLORS = 256
 #: Quality / size targets of automatic K, by the name the page uses.
-TARGETS = {"psnr": "min_psnr", "ssim": "min_ssim", "bytes": "max_bytes"}
+TARGETS = {"psnr": "min_psnr", "ssim": "min_ssim", "ssimulacra2": "min_ssimulacra2", "bytes": "max_bytes"}
 #: Palette entries listed in a result (the most used first); K can be larger with "auto".
 LISTED_ENTRIES = 256
 STAGES = ("preview", "full")
@@ -48,9 +48,10 @@ class Settings:
     colors: int | str
     method: str = "kmeans"
     colorspace: str = "rgb"
-    dither: bool = False
+    dither: float = 0.0  # error diffusion strength 0..1; 0: none
     compression: str = "zlib"
     target: tuple[str, float] | None = None  # with colors == "auto"
+    quality: int = DEFAULT_QUALITY  # below 100: kmzcodec.ratedistortion trades error for bytes
 
     @classmethod
     def from_json(cls, data: object, *, need_colors: bool = True) -> Settings:
@@ -68,9 +69,11 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise KmzError(f"the {kind} target needs a number, not {value!r}", "bad-option")
             target = (kind, float(value))
-        dither = data.get("dither", False)
-        if not isinstance(dither, bool):
-            raise KmzError(f"dither must be true or false, not {dither!r}", "bad-option")
+        # The encoder's own checks: a strength 0..1 (true/false as in the API), quality 0..100.
+        dither = check_dither(data.get("dither", 0.0))
+        quality = check_quality(data.get("quality", DEFAULT_QUALITY))
+        if dither and quality != DEFAULT_QUALITY:
+            raise KmzError("quality below 100 works without dithering for now", "bad-option")
         return cls(
             colors=colors,
             method=_choice(data.get("method", "kmeans"), METHODS, "method"),
@@ -78,6 +81,7 @@ class Settings:
             dither=dither,
             compression=_choice(data.get("compression", "zlib"), COMPRESSIONS, "compression"),
             target=target,
+            quality=quality,
         )
 
     def options(self) -> dict[str, Any]:
@@ -87,6 +91,7 @@ class Settings:
             "colorspace": self.colorspace,
             "dither": self.dither,
             "compression": self.compression,
+            "quality": self.quality,
         }
         if self.target is not None:
             kind, value = self.target
@@ -152,7 +157,9 @@ def encode(loaded: Loaded, settings: Settings, stage: str, check: Check) -> Resu
     assert image is not None and pixels is not None
     check()
     started = time.perf_counter()
-    if use_preview and settings.colors != "auto":
+    # The fast preview has no quality knob (the encoder's step after quantizing): below 100 the
+    # preview copy is encoded as the file will be.
+    if use_preview and settings.colors != "auto" and settings.quality == DEFAULT_QUALITY:
         encoded = _preview(loaded, settings, int(settings.colors))
     else:
         encoded = encode_details(image, settings.colors, **settings.options())

@@ -13,7 +13,7 @@ const SIDES = ["a", "b"];
 const SIDE_NAMES = { a: "A", b: "B" };
 const DEFAULT_MODE = { a: "original", b: "encode" };
 const DEFAULT_K = 16;
-const TARGET_DEFAULTS = { psnr: 35, ssim: 0.95 }; // bytes: a tenth of the file
+const TARGET_DEFAULTS = { psnr: 35, ssim: 0.95, ssimulacra2: 70 }; // bytes: a tenth of the file
 const LABELS = {
   kmeans: "k-means", gmm: "Gaussian mixture", rgb: "RGB", oklab: "Oklab", lab: "CIELAB",
   zlib: "zlib", lzma: "lzma (.xz)", none: "none",
@@ -135,8 +135,11 @@ function buildSide(name) {
     changed(side);
   });
   el("target-value").addEventListener("change", () => changed(side));
-  for (const cls of ["method", "colorspace", "dither", "compression"]) {
+  for (const cls of ["method", "colorspace", "dither", "quality", "compression"]) {
     el(cls).addEventListener("change", () => changed(side, true));
+  }
+  for (const cls of ["dither", "quality"]) {
+    el(cls).addEventListener("input", () => syncControls(side)); // the number beside it, while dragging
   }
   el("download-kmz").addEventListener("click", () => downloadKmz(side));
   el("download-png").addEventListener("click", () => downloadPng(side));
@@ -159,7 +162,8 @@ function settingsOf(side) {
     target_value: target ? Number(el("target-value").value) : null,
     method: el("method").value,
     colorspace: el("colorspace").value,
-    dither: el("dither").checked,
+    dither: Number(el("dither").value), // strength 0..1; 0: off
+    quality: Number(el("quality").value),
     compression: el("compression").value,
   };
 }
@@ -173,9 +177,16 @@ function syncControls(side) {
   el("k-range").disabled = el("k-number").disabled = auto;
   el("target").disabled = !auto;
   el("target-value").disabled = !auto || !el("target").value;
+  // The encoder trades quality for bytes only without dithering: one of the two at a time.
+  el("quality").disabled = Number(el("dither").value) > 0;
+  el("dither").disabled = Number(el("quality").value) < 100;
+  const strength = Number(el("dither").value);
+  el("dither-value").textContent = strength > 0 ? strength.toFixed(2) : "off";
+  el("quality-value").textContent = el("quality").value;
   const s = settingsOf(side);
   const what = !encoding(side) ? "Original"
-    : `${s.k === "auto" ? "auto K" : `K ${s.k}`} · ${LABELS[s.method]}${s.dither ? " · dithered" : ""}`;
+    : `${s.k === "auto" ? "auto K" : `K ${s.k}`} · ${LABELS[s.method]}${s.dither ? ` · dither ${s.dither}` : ""}`
+      + (s.quality < 100 ? ` · quality ${s.quality}` : "");
   $(`#tag-${side.name}`).textContent = `${SIDE_NAMES[side.name]}: ${what}`;
 }
 
@@ -593,8 +604,8 @@ function scheduleSweep() {
 async function startSweep() {
   if (!app.image) return;
   const side = sweepSide();
-  const { method, colorspace, dither, compression } = settingsOf(side);
-  const settings = { method, colorspace, dither, compression };
+  const { method, colorspace, dither, quality, compression } = settingsOf(side);
+  const settings = { method, colorspace, dither, quality, compression };
   const key = JSON.stringify([app.image.id, settings]);
   if (key === app.sweep.key) {
     app.sweep.side = side;

@@ -6,7 +6,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from ... import explore
+from ... import explore, metrics
 from ...encoder import DEFAULT_COLORS
 from .. import arguments, figures
 from ..encoding import encode_options
@@ -18,7 +18,9 @@ from ..status import EXIT_OK
 SUMMARY = "figure: the original and each K side by side"
 DESCRIPTION = (
     "Encode at each K, decode, and draw the original and the results side by side with\n"
-    "bytes, compression ratio, PSNR and SSIM under each panel (matplotlib)."
+    "bytes, compression ratio, PSNR and SSIM under each panel (matplotlib); the table also\n"
+    f"has SSIMULACRA2 on the centre {metrics.SSIMULACRA2_CROP}x{metrics.SSIMULACRA2_CROP} pixels "
+    "(the metrics extra)."
 )
 
 

@@ -1,8 +1,8 @@
 """``kmz demo``: the bundled photograph at a few K, the .kmz files, the table and the figure.
 
-Works on a plain ``pip install kmzcodec``: without scikit-image the SSIM column
-shows a dash, without matplotlib the figure is left out; one line says which extra
-would add each.
+Works on a plain ``pip install kmzcodec``: without scikit-image (or the ssimulacra2
+package) the SSIM (or SSIMULACRA2) column shows a dash, without matplotlib the figure
+is left out; one line says which extra would add each.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``kmz encode``: one image to .kmz, with its size, ratio, PSNR and SSIM."""
+"""``kmz encode``: one image to .kmz, with its size, ratio, PSNR, SSIM and SSIMULACRA2."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from .. import arguments
 from ..encoding import encode, encode_options
 from ..inputs import prepare, require_file
 from ..outputs import check_output, write
-from ..reports import SSIM_HINT, fmt_float, relative
+from ..reports import fmt_float, metrics_hint, relative
 from ..status import EXIT_OK, note
 
 SUMMARY = "encode an image as .kmz"
 DESCRIPTION = (
     "Encode an image (anything Pillow reads, a .kmz, or a MATLAB .mat holding an image array)\n"
-    "as .kmz, and report its size, compression ratio, PSNR and SSIM."
+    "as .kmz, and report its size, compression ratio, PSNR, SSIM and SSIMULACRA2 (the latter\n"
+    f"on the centre {metrics.SSIMULACRA2_CROP}x{metrics.SSIMULACRA2_CROP} pixels: it is slow)."
 )
 
 
@@ -44,14 +45,19 @@ def run(args: argparse.Namespace) -> int:
     encoded = encode(image, options)
     write(output, encoded.data, [source], args.force)
     decoded = decode(encoded.data)
-    with_ssim = metrics.ssim_available()
-    c = metrics.compare(image, decoded, len(encoded.data), with_ssim=with_ssim)
+    crop = metrics.SSIMULACRA2_CROP
+    with_ssim, with_ssimulacra2 = metrics.ssim_available(), metrics.ssimulacra2_available()
+    c = metrics.compare(
+        image, decoded, len(encoded.data), with_ssim=with_ssim, with_ssimulacra2=with_ssimulacra2
+    )
     print(
         f"{output}: {c.width}x{c.height}, K = {encoded.colors} ({encoded.quantized.method}), "
         f"{c.bytes:,} bytes, {relative(c.ratio)} than raw "
         f"({fmt_float(c.bits_per_pixel, 3)} bits/pixel), "
-        f"PSNR {fmt_float(c.psnr, 2, ' dB')}, SSIM {fmt_float(c.ssim, 4)}"
+        f"PSNR {fmt_float(c.psnr, 2, ' dB')}, SSIM {fmt_float(c.ssim, 4)}, "
+        f"SSIMULACRA2 {fmt_float(c.ssimulacra2, 2)} (centre {crop}x{crop})"
     )
-    if not with_ssim:
-        note(SSIM_HINT)
+    hint = metrics_hint(not with_ssim, not with_ssimulacra2)
+    if hint is not None:
+        note(hint)
     return EXIT_OK

@@ -17,8 +17,10 @@ from ..status import EXIT_OK, UsageError
 
 SUMMARY = "PSNR, SSIM and bytes against K, with the elbow"
 DESCRIPTION = (
-    "Encode at each K and measure PSNR, SSIM and size; print the table (or JSON) and\n"
-    "optionally plot them against K on a log2 axis, the elbow marked."
+    "Encode at each K and measure PSNR, SSIM, SSIMULACRA2 (on the centre "
+    f"{metrics.SSIMULACRA2_CROP}x{metrics.SSIMULACRA2_CROP} pixels)\n"
+    "and size; print the table (or JSON) and optionally plot them against K on a log2 axis,\n"
+    "the elbow marked."
 )
 
 
