@@ -130,11 +130,12 @@ def outcomes(
         while busy := [worker for worker in workers if worker.job is not None]:
             ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
             for worker in busy:
-                if worker.connection in ready or worker.connection.poll():
-                    try:
-                        outcome = worker.connection.recv()
-                    except EOFError:
-                        raise CliError("a worker process died (out of memory?); stopping") from None
+                try:
+                    done = worker.connection in ready or worker.connection.poll()
+                    outcome: Result = worker.connection.recv() if done else None  # type: ignore[assignment]
+                except (EOFError, OSError):  # gone before or while sending: no result, or half of one
+                    raise CliError("a worker process died (out of memory?); stopping") from None
+                if done:
                     worker.job = None  # done: reported before the next job goes out, so the
                     yield outcome  # jobs handed out and not yet reported never exceed the workers
                     yield from _pull(queue, is_job, found)
