@@ -428,3 +428,27 @@ def test_settings_take_a_dither_strength_and_quality() -> None:
         with pytest.raises(kmzcodec.KmzError) as caught:
             Settings.from_json({"k": 8, **bad})
         assert caught.value.reason == "bad-option"
+
+
+def test_zoom_split_and_chart_pick(page: Any) -> None:
+    """The viewer's zoom buttons and split handle, and a click on the chart choosing K."""
+    open_file(page, "field.png", png(field_image()))
+    until(page, "kmzGui.image && kmzGui.image.name === 'field.png'")
+    shown(page)
+    ratio = page.evaluate("devicePixelRatio")
+    for zoom in ("1", "2", "4"):
+        page.locator(f"#zoom button[data-zoom='{zoom}']").click()
+        assert page.inner_text("#zoom-level") == f"{int(zoom) * 100} %"
+        assert page.evaluate("kmzGui.view.scale") * ratio == pytest.approx(int(zoom))
+    page.locator("#zoom button[data-zoom='fit']").click()
+    assert page.evaluate("kmzGui.view.zoom") == "fit"
+    handle = page.locator("#handle")
+    assert handle.get_attribute("aria-valuenow") == "50"
+    handle.focus()
+    handle.press("ArrowRight")
+    assert handle.get_attribute("aria-valuenow") == "52"
+    until(page, "kmzGui.sweep.state && kmzGui.sweep.state.points.length >= 2")
+    before = page.evaluate("window.kmzGui.sides.b.generation")
+    page.locator("#chart circle").first.dispatch_event("click")  # K = 2, the chart's first point
+    assert shown(page) == before + 1
+    assert numbers(page)["k"] == "2"

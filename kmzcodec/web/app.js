@@ -7,6 +7,8 @@
 // meanwhile are folded into the next one. The server drops stale work the same way.
 
 import { decode } from "./kmz.js";
+import { drawSweepChart } from "./chart.js";
+import { applyView, fitView, wireViewer } from "./viewer.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const SIDES = ["a", "b"];
@@ -442,7 +444,7 @@ async function setImage(image) {
     clearNumbers(side);
     changed(side);
   }
-  fitView();
+  fitView(app);
   app.sweep.key = null;
   startSweep();
 }
@@ -453,7 +455,7 @@ function resizeCanvas(canvas, width, height) {
   if (canvas.width !== width || canvas.height !== height) {
     canvas.width = width;
     canvas.height = height;
-    applyView();
+    applyView(app);
   }
 }
 
@@ -471,97 +473,6 @@ function paint(side, pixels, stage) {
   canvas.getContext("2d").putImageData(pixels, 0, 0);
   canvas.dataset.stage = stage;
   canvas.dataset.generation = String(side.generation);
-}
-
-// ------------------------------------------------------------------ viewer: zoom, pan, split
-
-const viewer = () => $("#viewer");
-
-function applyView() {
-  const { scale, tx, ty, zoom } = app.view;
-  for (const { canvas } of Object.values(app.sides)) {
-    const sx = app.image ? (scale * app.image.width) / canvas.width : scale;
-    const sy = app.image ? (scale * app.image.height) / canvas.height : scale;
-    canvas.style.transform = `translate(${tx}px, ${ty}px) scale(${sx}, ${sy})`;
-  }
-  viewer().classList.toggle("pixelated", scale * devicePixelRatio >= 1);
-  $("#zoom-level").textContent = `${Math.round(scale * devicePixelRatio * 100)} %`;
-  for (const button of document.querySelectorAll("#zoom button")) {
-    button.classList.toggle("active", button.dataset.zoom === String(zoom));
-  }
-}
-
-function fitView() {
-  if (!app.image) return;
-  const { clientWidth: width, clientHeight: height } = viewer();
-  const scale = Math.min(width / app.image.width, height / app.image.height);
-  Object.assign(app.view, { scale, zoom: "fit", tx: (width - app.image.width * scale) / 2,
-    ty: (height - app.image.height * scale) / 2 });
-  applyView();
-}
-
-// Zoom to `scale`, keeping the image point under viewer point (x, y) where it is.
-function zoomTo(scale, x, y, zoom = "custom") {
-  const view = app.view;
-  const ix = (x - view.tx) / view.scale;
-  const iy = (y - view.ty) / view.scale;
-  Object.assign(view, { scale, zoom, tx: x - ix * scale, ty: y - iy * scale });
-  applyView();
-}
-
-function setSplit(fraction) {
-  app.view.split = Math.min(1, Math.max(0, fraction));
-  viewer().style.setProperty("--split", `${app.view.split * 100}%`);
-  $("#handle").setAttribute("aria-valuenow", String(Math.round(app.view.split * 100)));
-}
-
-function wireViewer() {
-  const box = viewer();
-  const handle = $("#handle");
-  let drag = null; // {kind: "pan" | "split", x, y}
-  box.addEventListener("pointerdown", (event) => {
-    if (event.target.closest("#zoom")) return;
-    drag = { kind: event.target === handle ? "split" : "pan", x: event.clientX, y: event.clientY };
-    box.setPointerCapture(event.pointerId);
-    box.classList.toggle("panning", drag.kind === "pan");
-  });
-  box.addEventListener("pointermove", (event) => {
-    if (!drag) return;
-    if (drag.kind === "split") {
-      const rect = box.getBoundingClientRect();
-      setSplit((event.clientX - rect.left) / rect.width);
-    } else {
-      app.view.tx += event.clientX - drag.x;
-      app.view.ty += event.clientY - drag.y;
-      app.view.zoom = app.view.zoom === "fit" ? "custom" : app.view.zoom;
-      drag.x = event.clientX;
-      drag.y = event.clientY;
-      applyView();
-    }
-  });
-  const stop = () => { drag = null; box.classList.remove("panning"); };
-  box.addEventListener("pointerup", stop);
-  box.addEventListener("pointercancel", stop);
-  box.addEventListener("wheel", (event) => {
-    if (!app.image) return;
-    event.preventDefault();
-    const rect = box.getBoundingClientRect();
-    const scale = Math.min(64, Math.max(1 / 64, app.view.scale * Math.exp(-event.deltaY * 0.002)));
-    zoomTo(scale, event.clientX - rect.left, event.clientY - rect.top);
-  }, { passive: false });
-  handle.addEventListener("keydown", (event) => {
-    const step = { ArrowLeft: -0.02, ArrowRight: 0.02 }[event.key];
-    if (step) setSplit(app.view.split + step);
-  });
-  for (const button of document.querySelectorAll("#zoom button")) {
-    button.addEventListener("click", () => {
-      const zoom = button.dataset.zoom;
-      if (zoom === "fit") fitView();
-      else zoomTo(Number(zoom) / devicePixelRatio, box.clientWidth / 2, box.clientHeight / 2, zoom);
-    });
-  }
-  new ResizeObserver(() => { if (app.view.zoom === "fit") fitView(); }).observe(box);
-  setSplit(0.5);
 }
 
 function wireFiles() {
@@ -644,87 +555,15 @@ async function pollSweep(key) {
   }
 }
 
-const SVG = "http://www.w3.org/2000/svg";
-function svg(tag, attributes, parent, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  if (text !== undefined) node.textContent = text;
-  parent.append(node);
-  return node;
-}
-
 function setK(side, k) {
   side.el("auto").checked = false;
   side.el("k-range").value = side.el("k-number").value = k;
   changed(side);
 }
 
+// The effect-of-K chart (kmzcodec/web/chart.js) with this page's formatting and state.
 function drawChart() {
-  const chart = $("#chart");
-  chart.replaceChildren();
-  const state = app.sweep.state;
-  if (!state) return;
-  const { ks, points } = state;
-  const series = [
-    { key: "psnr", title: "PSNR (dB)", format: (v) => v.toFixed(1), color: "#7048e8" },
-    { key: "ssim", title: "SSIM", format: (v) => v.toFixed(3), color: "#0c8599" },
-    { key: "bytes", title: "Size", format: fmtBytes, color: "#e67700" },
-  ];
-  const lo = Math.log2(ks[0]);
-  const hi = Math.log2(ks[ks.length - 1]);
-  series.forEach((s, panel) => {
-    const left = panel * 300 + 58;
-    const right = panel * 300 + 288;
-    const top = 20;
-    const bottom = 178;
-    const x = (k) => left + ((Math.log2(Math.min(Math.max(k, ks[0]), ks[ks.length - 1])) - lo) / (hi - lo))
-      * (right - left);
-    svg("text", { x: left, y: 12, class: "label" }, chart, s.title);
-    svg("line", { x1: left, y1: bottom, x2: right, y2: bottom, class: "axis" }, chart);
-    svg("line", { x1: left, y1: top, x2: left, y2: bottom, class: "axis" }, chart);
-    for (const k of ks) svg("text", { x: x(k), y: bottom + 14, class: "label", "text-anchor": "middle" }, chart, k);
-    if (s.key === "ssim" && !app.ssim) {
-      svg("text", { x: (left + right) / 2, y: 100, class: "label", "text-anchor": "middle" }, chart,
-        "needs scikit-image: pip install 'kmzcodec[metrics]'");
-      return;
-    }
-    // null PSNR is lossless (infinite): drawn on the top edge
-    const finite = points.filter((p) => p[s.key] !== null).map((p) => p[s.key]);
-    if (!finite.length && !points.length) return;
-    let min = finite.length ? Math.min(...finite) : 0;
-    let max = finite.length ? Math.max(...finite) : 1;
-    if (max === min) { min -= 1; max += 1; }
-    const y = (v) => (v === null ? top : bottom - ((v - min) / (max - min)) * (bottom - top - 8));
-    svg("text", { x: left - 4, y: y(max) + 4, class: "label", "text-anchor": "end" }, chart, s.format(max));
-    svg("text", { x: left - 4, y: y(min), class: "label", "text-anchor": "end" }, chart, s.format(min));
-    const coords = points.map((p) => `${x(p.k).toFixed(1)},${y(p[s.key]).toFixed(1)}`);
-    svg("polyline", { points: coords.join(" "), class: "curve", stroke: s.color }, chart);
-    for (const p of points) {
-      const dot = svg("circle", { cx: x(p.k), cy: y(p[s.key]), r: 4, fill: s.color }, chart);
-      svg("title", {}, dot, `K = ${p.k}: ${p[s.key] === null ? "lossless" : s.format(p[s.key])} (click: use this K)`);
-      dot.addEventListener("click", () => setK(app.sweep.side || app.sides.b, p.k));
-    }
-    if (state.elbow) {
-      svg("line", { x1: x(state.elbow), y1: top, x2: x(state.elbow), y2: bottom, class: "elbow" }, chart);
-      if (panel === 0) {
-        svg("text", { x: x(state.elbow) + 4, y: top + 10, class: "elbow-label" }, chart, `elbow K = ${state.elbow}`);
-      }
-    }
-    for (const side of Object.values(app.sides)) {
-      if (!encoding(side) || !side.result) continue;
-      const k = x(side.result.numbers.colors);
-      svg("line", { x1: k, y1: bottom - 6, x2: k, y2: bottom + 2, class: `mark-${side.name}`, "stroke-width": 3 },
-        chart);
-    }
-  });
-  const progress = $("#sweep-progress");
-  progress.max = ks.length;
-  progress.value = points.length;
-  const copy = `on ${state.width} × ${state.height}${app.image && state.width !== app.image.width ? " (a copy)" : ""}`;
-  const by = app.ssim ? "SSIM" : "PSNR";
-  $("#sweep-status").textContent = state.error ? `stopped: ${state.error}`
-    : state.done ? `K = ${ks.join(", ")} ${copy}; elbow of ${by} at K = ${state.elbow}`
-      : `measuring K = ${ks[points.length]} (${points.length} of ${ks.length} done) ${copy}…`;
+  drawSweepChart(app, { formatBytes: fmtBytes, encodes: encoding, pick: (k) => setK(app.sweep.side || app.sides.b, k) });
 }
 
 // ------------------------------------------------------------------ start
@@ -733,7 +572,7 @@ async function init() {
   const state = await (await api("/api/state")).json();
   Object.assign(app, { options: state.options, limits: state.limits, ssim: state.ssim });
   for (const name of SIDES) app.sides[name] = buildSide(name);
-  wireViewer();
+  wireViewer(app);
   wireFiles();
   if (state.image) await setImage(state.image);
   document.body.dataset.ready = "true";
