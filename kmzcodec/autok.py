@@ -40,6 +40,7 @@ import numpy as np
 from . import metrics
 from .errors import KmzError
 from .format import MAX_COLORS
+from .options import DITHER_MAX_COLORS, GMM_MAX_COLORS
 from .quantize import Quantized, Quantizer
 
 #: K values the elbow rule looks at.
@@ -115,6 +116,14 @@ def choose(
         raise KmzError(f"give at most one target for colors='auto', not {' and '.join(given)}", "bad-option")
     pixels = quantizer.pixels
     limit = min(MAX_COLORS, quantizer.distinct_colors)
+    # Dithering and GMM take at most 256 colours: above that cap no K stores the image
+    # exactly, so a quality target may be out of reach (checked after the search).
+    cap = limit
+    if dither:
+        cap = min(cap, DITHER_MAX_COLORS)
+    if quantizer.method == "gmm":
+        cap = min(cap, GMM_MAX_COLORS)
+    capped, limit = cap < limit, cap
     cache: dict[int, Quantized] = {}
 
     def at(k: int) -> Quantized:
@@ -144,7 +153,9 @@ def choose(
 
     if min_psnr is not None:
         target = _number(min_psnr, "min_psnr")
-        best = _smallest(lambda k: metrics.psnr(pixels, _rendered(at(k))) >= target, limit)
+        reaches = lambda k: metrics.psnr(pixels, _rendered(at(k))) >= target  # noqa: E731
+        best = _smallest(reaches, limit)
+        _reached(capped and best == limit and not reaches(best), f"min_psnr={target}", limit, dither)
         return Choice(at(best), None)
 
     if min_ssimulacra2 is not None:
@@ -156,6 +167,8 @@ def choose(
         best = _smallest(scores(SSIMULACRA2_SEARCH_CROP), limit)
         if max(pixels.shape[:2]) > SSIMULACRA2_SEARCH_CROP:  # the small crop chose; the larger decides
             best = _smallest_from(best, limit, scores(metrics.SSIMULACRA2_CROP))
+        unmet = capped and best == limit and not scores(metrics.SSIMULACRA2_CROP)(best)
+        _reached(unmet, f"min_ssimulacra2={target}", limit, dither)
         return Choice(at(best), None)
 
     tiles = _tiles(*pixels.shape[:2])
@@ -177,7 +190,18 @@ def choose(
     best = _smallest(lambda k: estimate(k) >= target, limit)
     if len(tiles) > 1:  # the estimate chose; the whole image decides
         best = _smallest_from(best, limit, lambda k: metrics.ssim(pixels, _rendered(at(k))) >= target)
+    unmet = capped and best == limit and metrics.ssim(pixels, _rendered(at(best))) < target
+    _reached(unmet, f"min_ssim={target}", limit, dither)
     return Choice(at(best), None)
+
+
+def _reached(unmet: bool, target: str, cap: int, dither: bool | float) -> None:
+    """Raise when a quality target is out of reach below the colour cap of dithering / GMM."""
+    if unmet:
+        why = "dithering" if dither else "method='gmm'"
+        raise KmzError(
+            f"{target} is out of reach with {why}, which takes at most {cap} colours", "bad-option"
+        )
 
 
 def _smallest_from(start: int, limit: int, meets: Callable[[int], bool]) -> int:

@@ -539,3 +539,15 @@ def test_save_writes_atomically_and_never_over_its_source(tmp_path, monkeypatch)
     with Image.open(source) as opened, pytest.raises(ValueError):
         kmzcodec.save(opened, source, 8)  # never over the image's own file
     assert Image.open(source).format == "PNG"
+
+
+@pytest.mark.parametrize("options", [{"dither": True}, {"method": "gmm"}])
+def test_auto_with_a_colour_cap_says_when_the_target_is_out_of_reach(options: dict) -> None:
+    """Dithering and GMM take at most 256 colours: a target only more colours reach is refused
+    in one clear error (not the error of a K = 512 the search would try next)."""
+    noise = np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)  # 1,600 colours
+    with pytest.raises(kmzcodec.KmzError, match="out of reach .* at most 256 colours") as caught:
+        kmzcodec.encode(noise, "auto", min_psnr=60, **options)
+    assert caught.value.reason == "bad-option"
+    reachable = encode_details(noise, "auto", min_psnr=15, **options)  # a target within reach still works
+    assert reachable.colors <= 256
