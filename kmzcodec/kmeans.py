@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, query, tree
+from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
 
@@ -114,7 +114,7 @@ def seed_centers(
     for _ in range(tries):
         start = kmeans_plusplus(points, weights, k, rng)
         centers, _ = lloyd(points, weights, start, settings.seed_steps, settings)
-        distance = query(tree(centers), points, 1, settings)[0]
+        distance = nearest_distance(points, centers)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:
             best, best_inertia = centers, inertia
@@ -124,8 +124,9 @@ def seed_centers(
 def _steps(points: int, k: int, least: int, settings: QuantizerSettings) -> int:
     """Lloyd steps for a stage: at least ``least``, more while the stage is cheap.
 
-    A step costs about points x log2(k) (k-d tree queries), so small histograms
-    and small palettes get more steps within the same ``step_budget``, up to
+    The budget counts points x log2(k) per step (tuned when steps were k-d tree
+    queries), so small histograms and small palettes get more steps within the
+    same ``step_budget``, up to
     ``max_steps`` (``small_palette_max_steps`` for small palettes).
     """
     affordable = int(settings.step_budget / (points * max(1.0, np.log2(k))))
