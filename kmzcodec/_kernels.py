@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bands import map_bands
+
 _COMPILED: list[bool] = []
 
 
@@ -31,7 +33,7 @@ def _compile() -> None:
     from numba import njit
 
     names = globals()
-    for name in ("_search", "_search_all", "_settle"):
+    for name in ("_search", "_search_all", "_walk_all", "_settle"):
         names[name] = njit(cache=True, nogil=True)(names[name])
     _COMPILED.append(True)
 
@@ -43,17 +45,42 @@ class Centres:
         self.columns = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
 
     def nearest(
-        self, points: np.ndarray, index: np.ndarray | None, depth: int
+        self, points: np.ndarray, index: np.ndarray | None, depth: int, chunk: int = 1 << 62
     ) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices (m, depth) of the ``depth`` (<= 3) nearest centres of
         ``points[index]`` (all points when ``index`` is None), nearest first, as a
-        k-d tree query answers."""
+        k-d tree query answers. Chunks of ``chunk`` points run on threads of their own."""
         if index is None:
             index = np.arange(len(points))
         distances = np.empty((len(index), 3))
         nearest = np.empty((len(index), 3), dtype=np.intp)
+        index = index.astype(np.intp, copy=False)
         _compile()
-        _search_all(points, index.astype(np.intp, copy=False), self.columns, distances, nearest)
+        if depth == 1 and self.columns.shape[1] > 2:
+            rows = np.ascontiguousarray(self.columns.T)
+            apart = np.sqrt(((rows[:, None, :] - rows[None, :, :]) ** 2).sum(axis=2))
+            neighbours = np.argsort(apart, axis=1, kind="stable")[:, 1:]
+            gaps = np.take_along_axis(apart, neighbours, axis=1)
+
+            def search(start: int, stop: int) -> None:
+                _walk_all(
+                    points,
+                    index[start:stop],
+                    rows,
+                    neighbours,
+                    gaps,
+                    distances[start:stop],
+                    nearest[start:stop],
+                )
+
+        else:
+
+            def search(start: int, stop: int) -> None:
+                _search_all(
+                    points, index[start:stop], self.columns, distances[start:stop], nearest[start:stop]
+                )
+
+        map_bands(search, len(index), 1, chunk)
         return distances[:, :depth], nearest[:, :depth]
 
     def half_gaps(self) -> np.ndarray:
@@ -103,19 +130,54 @@ def _search_all(points, index, columns, distances, nearest):  # type: ignore[no-
             nearest[row, slot] = best_index[slot]
 
 
+def _walk_all(points, index, centers, neighbours, gaps, distances, nearest):  # type: ignore[no-untyped-def]
+    """The nearest centre of each point (exact; equal distances to the lower index).
+
+    The search starts at the previous point's answer ``a`` (histogram colours come
+    sorted, so neighbours are alike) and walks the other centres in order of their
+    distance from ``a``: a centre ``c`` is at least |ac| - |pa| from the point, so
+    the walk stops once that exceeds the best distance found (with a margin for
+    rounding, so that equal distances are all seen).
+    """
+    dims = points.shape[1]
+    guess = 0
+    for row in range(index.shape[0]):
+        i = index[row]
+        total = 0.0
+        for d in range(dims):
+            step = points[i, d] - centers[guess, d]
+            total += step * step
+        best, at = total, guess
+        reach = np.sqrt(total)
+        for slot in range(neighbours.shape[1]):
+            if gaps[guess, slot] - reach > np.sqrt(best) + 1e-6:
+                break
+            j = neighbours[guess, slot]
+            total = 0.0
+            for d in range(dims):
+                step = points[i, d] - centers[j, d]
+                total += step * step
+            if total < best or (total == best and j < at):
+                best, at = total, j
+        distances[row, 0] = np.sqrt(best)
+        nearest[row, 0] = at
+        guess = at
+
+
 def _settle(  # type: ignore[no-untyped-def]
-    points, centers, columns, half_gap, labels, upper, second, near, lower, swapped, looked
+    points, start, stop, centers, columns, half_gap, labels, upper, second, near, lower, swapped, looked
 ):
-    """Hamerly's check with the runner-up for every point, in place; returns the counts of
-    points whose label was swapped with the runner-up and of those searched again."""
-    n, dims = points.shape
+    """Hamerly's check with the runner-up for points start..stop-1, in place; returns the
+    counts of points whose label was swapped with the runner-up (listed in ``swapped``
+    from ``start`` on) and of those searched again (in ``looked``, likewise)."""
+    dims = points.shape[1]
     depth = min(3, centers.shape[0])
     best_distance = np.empty(3)
     best_index = np.empty(3, dtype=np.intp)
     squared = np.empty(centers.shape[0])
     swaps = 0
     looks = 0
-    for i in range(n):
+    for i in range(start, stop):
         label = labels[i]
         bound = max(min(near[i], lower[i]), half_gap[label])
         if upper[i] <= bound:
@@ -139,7 +201,7 @@ def _settle(  # type: ignore[no-untyped-def]
             # No other centre is nearer than these two exact distances: the nearer one wins.
             labels[i], second[i] = other, label
             upper[i], near[i] = near[i], upper[i]
-            swapped[swaps] = i
+            swapped[start + swaps] = i
             swaps += 1
             continue
         _search(points, i, columns, squared, best_distance, best_index)
@@ -148,7 +210,7 @@ def _settle(  # type: ignore[no-untyped-def]
         second[i] = best_index[1]
         near[i] = np.sqrt(best_distance[1])
         lower[i] = np.sqrt(best_distance[depth - 1])
-        looked[looks] = i
+        looked[start + looks] = i
         looks += 1
     return swaps, looks
 
@@ -161,15 +223,29 @@ def settle_points(
     second: np.ndarray,
     near: np.ndarray,
     lower: np.ndarray,
+    chunk: int,
 ) -> np.ndarray:
     """Make every label the nearest centre (bounds updated in place); returns the points
-    swapped with their runner-up, then the points searched again, each in order."""
+    swapped with their runner-up, then the points searched again, each in order.
+    Chunks of ``chunk`` points run on threads of their own; the answer does not
+    depend on how many."""
     centres = Centres(centers)
+    rows, half_gap = np.ascontiguousarray(centers, dtype=np.float64), centres.half_gaps()
     swapped = np.empty(len(points), dtype=np.intp)
     looked = np.empty(len(points), dtype=np.intp)
     _compile()
-    swaps, looks = _settle(
-        points, np.ascontiguousarray(centers, dtype=np.float64), centres.columns, centres.half_gaps(),
-        labels, upper, second, near, lower, swapped, looked,
-    )  # fmt: skip
-    return np.concatenate([swapped[:swaps], looked[:looks]])
+
+    def settle(start: int, stop: int) -> tuple[int, int, int]:
+        swaps, looks = _settle(
+            points, start, stop, rows, centres.columns, half_gap,
+            labels, upper, second, near, lower, swapped, looked,
+        )  # fmt: skip
+        return start, swaps, looks
+
+    counts = map_bands(settle, len(points), 1, chunk)
+    if not counts:
+        return np.empty(0, dtype=np.intp)
+    return np.concatenate(
+        [swapped[start : start + swaps] for start, swaps, _ in counts]
+        + [looked[start : start + looks] for start, _, looks in counts]
+    )

@@ -114,7 +114,7 @@ def seed_centers(
     for _ in range(tries):
         start = kmeans_plusplus(points, weights, k, rng)
         centers, _ = lloyd(points, weights, start, settings.seed_steps, settings)
-        distance = nearest_distance(points, centers)
+        distance = nearest_distance(points, centers, settings)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:
             best, best_inertia = centers, inertia

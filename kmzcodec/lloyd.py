@@ -21,13 +21,13 @@ from .settings import QuantizerSettings
 def nearest(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:
     """Index of the nearest centre for every point (exact, Euclidean; ties to the lower index)."""
     rows = np.ascontiguousarray(points, dtype=np.float64)
-    return Centres(centers).nearest(rows, None, 1)[1][:, 0]
+    return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[1][:, 0]
 
 
-def nearest_distance(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def nearest_distance(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:
     """Distance from every point to its nearest centre."""
     rows = np.ascontiguousarray(points, dtype=np.float64)
-    return Centres(centers).nearest(rows, None, 1)[0][:, 0]
+    return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[0][:, 0]
 
 
 def by_column(points: np.ndarray) -> list[np.ndarray]:
@@ -135,10 +135,19 @@ def settle(
         n = len(points)
         bounds = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
         everything = np.arange(n)
-        bounds.found(everything, *Centres(centers).nearest(rows, None, min(3, len(centers))))
+        bounds.found(
+            everything, *Centres(centers).nearest(rows, None, min(3, len(centers)), settings.threaded_points)
+        )
         return bounds, everything
     changed = settle_points(
-        rows, centers, bounds.labels, bounds.upper, bounds.second, bounds.near, bounds.lower
+        rows,
+        centers,
+        bounds.labels,
+        bounds.upper,
+        bounds.second,
+        bounds.near,
+        bounds.lower,
+        settings.threaded_points,
     )
     return bounds, changed
 
