@@ -18,9 +18,14 @@ about 0.3 s, which decoding need not pay).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 
 from .bands import map_bands
+
+T = TypeVar("T")
 
 _COMPILED: list[bool] = []
 
@@ -36,6 +41,15 @@ def _compile() -> None:
     for name in ("_search", "_search_all", "_walk_all", "_settle"):
         names[name] = njit(cache=True, nogil=True)(names[name])
     _COMPILED.append(True)
+
+
+def _chunks(function: Callable[[int, int], T], count: int, chunk: int) -> list[T]:
+    """``function(start, stop)`` over ``count`` items in chunks, on threads when there are
+    several (:func:`~kmzcodec.bands.map_bands`); one chunk is called directly, since
+    these calls come by the hundred and a thread pool's set-up would show."""
+    if count <= chunk:
+        return [function(0, count)] if count else []
+    return map_bands(function, count, 1, chunk)
 
 
 class Centres:
@@ -80,7 +94,7 @@ class Centres:
                     points, index[start:stop], self.columns, distances[start:stop], nearest[start:stop]
                 )
 
-        map_bands(search, len(index), 1, chunk)
+        _chunks(search, len(index), chunk)
         return distances[:, :depth], nearest[:, :depth]
 
     def half_gaps(self) -> np.ndarray:
@@ -242,7 +256,7 @@ def settle_points(
         )  # fmt: skip
         return start, swaps, looks
 
-    counts = map_bands(settle, len(points), 1, chunk)
+    counts = _chunks(settle, len(points), chunk)
     if not counts:
         return np.empty(0, dtype=np.intp)
     return np.concatenate(
