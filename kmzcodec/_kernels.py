@@ -38,7 +38,7 @@ def _compile() -> None:
     from numba import njit
 
     names = globals()
-    for name in ("_search", "_search_all", "_walk_all", "_settle"):
+    for name in ("_search", "_search_all", "_walk_all", "_settle", "_plusplus"):
         names[name] = njit(cache=True, nogil=True)(names[name])
     _COMPILED.append(True)
 
@@ -227,6 +227,53 @@ def _settle(  # type: ignore[no-untyped-def]
         looked[start + looks] = i
         looks += 1
     return swaps, looks
+
+
+def _plusplus(points, weights, mass, closest, uniforms, chosen):  # type: ignore[no-untyped-def]
+    """Greedy k-means++ after the first centre (``chosen[0]``, ``closest`` its squared
+    distances): centre c is the best by weighted inertia of the candidates drawn with
+    ``uniforms[c - 1]`` in proportion to weight x ``closest``. ``points`` and the
+    distances are float32 (the sampling sums are float64), as
+    :func:`kmzcodec.kmeans.kmeans_plusplus` has them."""
+    n, dims = points.shape
+    trials = uniforms.shape[1]
+    cumulative = np.empty(n)
+    distances = np.empty((trials, n), dtype=np.float32)
+    picks = np.empty(trials, dtype=np.intp)
+    for c in range(1, chosen.shape[0]):
+        total = 0.0
+        for i in range(n):
+            total += weights[i] * closest[i]
+            cumulative[i] = total
+        best, best_inertia = 0, np.inf
+        for t in range(trials):
+            pick = np.searchsorted(cumulative, uniforms[c - 1, t] * total, side="right")
+            picks[t] = min(pick, n - 1)
+            inertia = 0.0
+            for i in range(n):
+                value = np.float32(0.0)
+                for d in range(dims):
+                    step = points[i, d] - points[picks[t], d]
+                    value += step * step
+                value = min(value, closest[i])
+                distances[t, i] = value
+                inertia += value * mass[i]
+            if inertia < best_inertia:
+                best, best_inertia = t, inertia
+        closest[:] = distances[best]
+        chosen[c] = picks[best]
+
+
+def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
+    """Indices of the k-means++ centres (see :func:`_plusplus`), ``first`` the first of them,
+    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate."""
+    single = np.ascontiguousarray(points, dtype=np.float32)
+    closest = ((single - single[first]) ** 2).sum(axis=1)
+    chosen = np.empty(len(uniforms) + 1, dtype=np.intp)
+    chosen[0] = first
+    _compile()
+    _plusplus(single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen)
+    return chosen
 
 
 def settle_points(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._kernels import plusplus
 from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
@@ -54,31 +55,10 @@ def kmeans_plusplus(
     trials = trials or 2 + int(np.log(k))
     # Distances in float32 (the sampling sums stay float64): half the memory
     # traffic of the hot loop; rounding only matters between near-equal candidates.
-    single = points.astype(np.float32)
-    columns = by_column(single)
-    mass = weights.astype(np.float32)
-    centers = np.empty((k, points.shape[1]))
+    # The draws are made here, in the order the loop uses them (kmzcodec._kernels).
     first = rng.choice(len(points), p=weights / weights.sum())
-    centers[0] = points[first]
-    closest = ((single - single[first]) ** 2).sum(axis=1)
-    distances = np.empty((trials, len(points)), dtype=np.float32)
-    scratch = np.empty_like(distances)
-    for c in range(1, k):
-        cumulative = np.cumsum(weights * closest)
-        picks = np.searchsorted(cumulative, rng.random(trials) * cumulative[-1], side="right")
-        np.minimum(picks, len(points) - 1, out=picks)
-        candidates = single[picks]
-        np.subtract(columns[0][None, :], candidates[:, 0, None], out=distances)
-        np.square(distances, out=distances)
-        for d in range(1, len(columns)):
-            np.subtract(columns[d][None, :], candidates[:, d, None], out=scratch)
-            np.square(scratch, out=scratch)
-            distances += scratch
-        np.minimum(distances, closest, out=distances)
-        best = int(np.argmin(distances @ mass))
-        closest = distances[best].copy()
-        centers[c] = points[picks[best]]
-    return centers
+    uniforms = rng.random((k - 1, trials))
+    return points[plusplus(points, weights, first, uniforms)]
 
 
 def seed_centers(
