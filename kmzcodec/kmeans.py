@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, query, tree
+from ._kernels import plusplus
+from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
 
@@ -54,31 +55,10 @@ def kmeans_plusplus(
     trials = trials or 2 + int(np.log(k))
     # Distances in float32 (the sampling sums stay float64): half the memory
     # traffic of the hot loop; rounding only matters between near-equal candidates.
-    single = points.astype(np.float32)
-    columns = by_column(single)
-    mass = weights.astype(np.float32)
-    centers = np.empty((k, points.shape[1]))
+    # The draws are made here, in the order the loop uses them (kmzcodec._kernels).
     first = rng.choice(len(points), p=weights / weights.sum())
-    centers[0] = points[first]
-    closest = ((single - single[first]) ** 2).sum(axis=1)
-    distances = np.empty((trials, len(points)), dtype=np.float32)
-    scratch = np.empty_like(distances)
-    for c in range(1, k):
-        cumulative = np.cumsum(weights * closest)
-        picks = np.searchsorted(cumulative, rng.random(trials) * cumulative[-1], side="right")
-        np.minimum(picks, len(points) - 1, out=picks)
-        candidates = single[picks]
-        np.subtract(columns[0][None, :], candidates[:, 0, None], out=distances)
-        np.square(distances, out=distances)
-        for d in range(1, len(columns)):
-            np.subtract(columns[d][None, :], candidates[:, d, None], out=scratch)
-            np.square(scratch, out=scratch)
-            distances += scratch
-        np.minimum(distances, closest, out=distances)
-        best = int(np.argmin(distances @ mass))
-        closest = distances[best].copy()
-        centers[c] = points[picks[best]]
-    return centers
+    uniforms = rng.random((k - 1, trials))
+    return points[plusplus(points, weights, first, uniforms)]
 
 
 def seed_centers(
@@ -114,7 +94,7 @@ def seed_centers(
     for _ in range(tries):
         start = kmeans_plusplus(points, weights, k, rng)
         centers, _ = lloyd(points, weights, start, settings.seed_steps, settings)
-        distance = query(tree(centers), points, 1, settings)[0]
+        distance = nearest_distance(points, centers, settings)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:
             best, best_inertia = centers, inertia
@@ -124,8 +104,9 @@ def seed_centers(
 def _steps(points: int, k: int, least: int, settings: QuantizerSettings) -> int:
     """Lloyd steps for a stage: at least ``least``, more while the stage is cheap.
 
-    A step costs about points x log2(k) (k-d tree queries), so small histograms
-    and small palettes get more steps within the same ``step_budget``, up to
+    The budget counts points x log2(k) per step (tuned when steps were k-d tree
+    queries), so small histograms and small palettes get more steps within the
+    same ``step_budget``, up to
     ``max_steps`` (``small_palette_max_steps`` for small palettes).
     """
     affordable = int(settings.step_budget / (points * max(1.0, np.log2(k))))

@@ -2,9 +2,10 @@
 
 Each point keeps Hamerly's bounds with the runner-up tracked (:class:`Bounds`);
 after the centres move, the bounds are loosened by how far they moved, and
-only points whose bounds overlap are measured again or looked up in a k-d tree
-of the centres. Bounds carry over from a coarse grid of cells to a finer one
-by the triangle inequality, so each stage starts without a full look-up.
+only points whose bounds overlap are measured again or searched (exactly, by
+brute force over the centres in a compiled kernel: :mod:`kmzcodec._kernels`).
+Bounds carry over from a coarse grid of cells to a finer one by the triangle
+inequality, so each stage starts without a full look-up.
 """
 
 from __future__ import annotations
@@ -13,28 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import Centres, settle_points
 from .settings import QuantizerSettings
-from .threads import cpu_budget
-
-
-def tree(centers: np.ndarray):  # type: ignore[no-untyped-def]
-    """A k-d tree of the centres (scipy is imported here: it is slow to import and
-    only encoding needs it)."""
-    from scipy.spatial import cKDTree
-
-    return cKDTree(centers)
-
-
-def query(  # type: ignore[no-untyped-def]
-    kd_tree, points: np.ndarray, k: int, settings: QuantizerSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and indices of the ``k`` nearest centres of every point."""
-    return kd_tree.query(points, k=k, workers=cpu_budget() if len(points) >= settings.threaded_query else 1)
 
 
 def nearest(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:
-    """Index of the nearest centre for every point (exact, Euclidean)."""
-    return query(tree(centers), points, 1, settings)[1]
+    """Index of the nearest centre for every point (exact, Euclidean; ties to the lower index)."""
+    rows = np.ascontiguousarray(points, dtype=np.float64)
+    return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[1][:, 0]
+
+
+def nearest_distance(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:
+    """Distance from every point to its nearest centre."""
+    rows = np.ascontiguousarray(points, dtype=np.float64)
+    return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[0][:, 0]
 
 
 def by_column(points: np.ndarray) -> list[np.ndarray]:
@@ -44,14 +37,6 @@ def by_column(points: np.ndarray) -> list[np.ndarray]:
     that several times faster one coordinate at a time than row by row.
     """
     return [np.ascontiguousarray(points[:, d]) for d in range(points.shape[1])]
-
-
-def as_rows(columns: list[np.ndarray], index: np.ndarray) -> np.ndarray:
-    """The points ``index`` as rows (for the k-d tree)."""
-    rows = np.empty((len(index), len(columns)))
-    for d, column in enumerate(columns):
-        rows[:, d] = column[index]
-    return rows
 
 
 def distance_to(
@@ -91,7 +76,7 @@ class Bounds:
 
     At K = 256 the centres are only a few units apart and many colours sit
     between their two nearest ones; tracking the runner-up settles most of
-    them without a k-d tree look-up (it spares a third of the look-ups).
+    them without a search (it spares a third of the searches).
     """
 
     labels: np.ndarray
@@ -138,43 +123,33 @@ def settle(
     bounds: Bounds | None,
     settings: QuantizerSettings,
 ) -> tuple[Bounds, np.ndarray]:
-    """Make every label the nearest centre, looking up only points whose bounds overlap.
+    """Make every label the nearest centre, searching only points whose bounds overlap.
 
     ``columns`` are the points' coordinates (:func:`by_column`). Returns the bounds and
     the indices of the points whose label may have changed (all when there
-    were no bounds). Needs at least two centres.
+    were no bounds). Needs at least two centres. The checks and the exact search
+    run point by point in one compiled pass (:mod:`kmzcodec._kernels`).
     """
-    kd_tree = tree(centers)
-    depth = min(3, len(centers))
+    rows = np.ascontiguousarray(points, dtype=np.float64)
     if bounds is None:
         n = len(points)
         bounds = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
         everything = np.arange(n)
-        bounds.found(everything, *query(kd_tree, points, depth, settings))
+        bounds.found(
+            everything, *Centres(centers).nearest(rows, None, min(3, len(centers)), settings.threaded_points)
+        )
         return bounds, everything
-    half_gap = kd_tree.query(centers, k=2)[0][:, 1] / 2
-    labels, upper, second, near, lower = bounds.labels, bounds.upper, bounds.second, bounds.near, bounds.lower
-
-    def overlapping(index: np.ndarray) -> np.ndarray:
-        """The points of ``index`` whose nearest centre the bounds do not prove."""
-        bound = np.maximum(np.minimum(near[index], lower[index]), half_gap[labels[index]])
-        return index[upper[index] > bound]
-
-    bound = np.minimum(near, lower)
-    np.maximum(bound, half_gap[labels], out=bound)
-    suspects = np.flatnonzero(upper > bound)
-    upper[suspects] = distance_to(columns, suspects, centers, labels[suspects])
-    suspects = overlapping(suspects)
-    near[suspects] = distance_to(columns, suspects, centers, second[suspects])
-    suspects = overlapping(suspects)
-    # No other centre is nearer than these two exact distances: the nearer one wins.
-    swap = suspects[(near[suspects] < upper[suspects]) & (upper[suspects] <= lower[suspects])]
-    labels[swap], second[swap] = second[swap], labels[swap]
-    upper[swap], near[swap] = near[swap], upper[swap]
-    looked = suspects[upper[suspects] > np.minimum(near[suspects], lower[suspects])]
-    if looked.size:
-        bounds.found(looked, *query(kd_tree, as_rows(columns, looked), depth, settings))
-    return bounds, np.concatenate([swap, looked])
+    changed = settle_points(
+        rows,
+        centers,
+        bounds.labels,
+        bounds.upper,
+        bounds.second,
+        bounds.near,
+        bounds.lower,
+        settings.threaded_points,
+    )
+    return bounds, changed
 
 
 def lloyd(
@@ -188,7 +163,7 @@ def lloyd(
     """Weighted Lloyd iterations with Hamerly's bounds; returns the centres and bounds.
 
     Only points whose bounds overlap after the centres move are looked up again
-    (in a k-d tree of the centres), so nearly converged steps touch few points.
+    (exactly, over all centres), so nearly converged steps touch few points.
     ``bounds`` carried over from a coarser stage spare the first full look-up.
     A centre that loses all its points stays where it was.
     """

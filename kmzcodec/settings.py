@@ -64,9 +64,10 @@ class QuantizerSettings:
     #: Pixels per band when counting colours (each band is sorted on its own, on
     #: its own thread; the memory stays the pixels, the indices and one table).
     histogram_band: int = BAND_PIXELS
-    #: k-d tree queries of fewer points than this run on one thread (scipy starts
-    #: Python threads per query, which costs more than it saves on small ones).
-    threaded_query: int = 1 << 14
+    #: Nearest-centre searches and Lloyd bound checks split their points into chunks
+    #: of this many, one thread each (up to the encode's CPU budget); fewer points
+    #: run on one thread, where starting threads would cost more than it saves.
+    threaded_points: int = 1 << 19
     #: Colours drawn (by pixel count) for the Gaussian mixture fit; histograms with
     #: at most this many colours are fitted whole, each colour weighted by its count.
     #: Twice as many draws gained 0.03 dB at K = 64 for 1.5x the time, and lost up

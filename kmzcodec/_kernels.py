@@ -1,0 +1,314 @@
+"""numba kernels of the k-means: exact nearest centres and the Lloyd bound checks, one pass per call.
+
+The k-d tree of scipy answers a query in a few microseconds, most of it
+overhead for a few hundred centres in 3-D; the Lloyd loop also paid for numpy
+passes of fancy indexing over the suspects. Here each point is settled in one
+go: its bounds are checked, its distances to its label and runner-up measured,
+and only if those do not prove its nearest centre is it searched for.
+
+The search is exact and brute force: the squared distances to all K centres
+(K <= a few hundred; one vectorised loop per coordinate over the centres laid
+out by coordinate), then one scan for the three smallest. It is several times
+faster than a k-d tree query of the same points for K = 16..256 in 3-D.
+Equal distances go to the lower centre index.
+
+Compiled by numba at the first call, cached on disk (importing numba costs
+about 0.3 s, which decoding need not pay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from .bands import map_bands
+
+T = TypeVar("T")
+
+_COMPILED: list[bool] = []
+
+
+def _compile() -> None:
+    """Compile the kernels with numba (cached on disk) at their first use, not at import;
+    in order, so each one calls the compiled form of the ones before."""
+    if _COMPILED:
+        return
+    from numba import njit
+
+    names = globals()
+    for name in ("_search", "_search_all", "_walk_all", "_settle", "_plusplus"):
+        names[name] = njit(cache=True, nogil=True)(names[name])
+    _COMPILED.append(True)
+
+
+def _chunks(function: Callable[[int, int], T], count: int, chunk: int) -> list[T]:
+    """``function(start, stop)`` over ``count`` items in chunks, on threads when there are
+    several (:func:`~kmzcodec.bands.map_bands`); one chunk is called directly, since
+    these calls come by the hundred and a thread pool's set-up would show."""
+    if count <= chunk:
+        return [function(0, count)] if count else []
+    return map_bands(function, count, 1, chunk)
+
+
+class Centres:
+    """Centres laid out for :func:`_search` (one contiguous row per coordinate)."""
+
+    def __init__(self, centers: np.ndarray) -> None:
+        self.columns = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
+
+    def nearest(
+        self, points: np.ndarray, index: np.ndarray | None, depth: int, chunk: int = 1 << 62
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and indices (m, depth) of the ``depth`` (<= 3) nearest centres of
+        ``points[index]`` (all points when ``index`` is None), nearest first, as a
+        k-d tree query answers. Chunks of ``chunk`` points run on threads of their own."""
+        if index is None:
+            index = np.arange(len(points))
+        walk = depth == 1 and self.columns.shape[1] > 2
+        # The walk finds the nearest only: one column (the memory of 14.7 MP images' colours).
+        distances = np.empty((len(index), 1 if walk else 3))
+        nearest = np.empty((len(index), 1 if walk else 3), dtype=np.intp)
+        index = index.astype(np.intp, copy=False)
+        _compile()
+        if walk:
+            rows = np.ascontiguousarray(self.columns.T)
+            apart = np.sqrt(((rows[:, None, :] - rows[None, :, :]) ** 2).sum(axis=2))
+            neighbours = np.argsort(apart, axis=1, kind="stable")[:, 1:]
+            gaps = np.take_along_axis(apart, neighbours, axis=1)
+
+            def search(start: int, stop: int) -> None:
+                _walk_all(
+                    points,
+                    index[start:stop],
+                    rows,
+                    neighbours,
+                    gaps,
+                    distances[start:stop],
+                    nearest[start:stop],
+                )
+
+        else:
+
+            def search(start: int, stop: int) -> None:
+                _search_all(
+                    points, index[start:stop], self.columns, distances[start:stop], nearest[start:stop]
+                )
+
+        _chunks(search, len(index), chunk)
+        return distances[:, :depth], nearest[:, :depth]
+
+    def half_gaps(self) -> np.ndarray:
+        """Half the distance from each centre to its nearest other centre."""
+        if self.columns.shape[1] < 2:
+            return np.full(self.columns.shape[1], np.inf)
+        return self.nearest(np.ascontiguousarray(self.columns.T), None, 2)[0][:, 1] / 2
+
+
+def _search(points, i, columns, squared, best_distance, best_index):  # type: ignore[no-untyped-def]
+    """The three nearest centres of points[i] (exact squared distances; ``k`` and inf
+    past the last centre), into the buffers; ``squared`` is scratch of K entries."""
+    dims, k = columns.shape
+    squared[:] = 0.0
+    for d in range(dims):
+        value = points[i, d]
+        row = columns[d]
+        for j in range(k):  # a loop the compiler vectorises
+            step = value - row[j]
+            squared[j] += step * step
+    first = second = third = np.inf
+    at_first = at_second = at_third = k
+    for j in range(k):  # strict comparisons: equal distances go to the lower index
+        value = squared[j]
+        if value < third:
+            if value < second:
+                third, at_third = second, at_second
+                if value < first:
+                    second, at_second = first, at_first
+                    first, at_first = value, j
+                else:
+                    second, at_second = value, j
+            else:
+                third, at_third = value, j
+    best_distance[0], best_distance[1], best_distance[2] = first, second, third
+    best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
+
+
+def _search_all(points, index, columns, distances, nearest):  # type: ignore[no-untyped-def]
+    best_distance = np.empty(3)
+    best_index = np.empty(3, dtype=np.intp)
+    squared = np.empty(columns.shape[1])
+    for row in range(index.shape[0]):
+        _search(points, index[row], columns, squared, best_distance, best_index)
+        for slot in range(3):
+            distances[row, slot] = np.sqrt(best_distance[slot])
+            nearest[row, slot] = best_index[slot]
+
+
+def _walk_all(points, index, centers, neighbours, gaps, distances, nearest):  # type: ignore[no-untyped-def]
+    """The nearest centre of each point (exact; equal distances to the lower index).
+
+    The search starts at the previous point's answer ``a`` (histogram colours come
+    sorted, so neighbours are alike) and walks the other centres in order of their
+    distance from ``a``: a centre ``c`` is at least |ac| - |pa| from the point, so
+    the walk stops once that exceeds the best distance found (with a margin for
+    rounding, so that equal distances are all seen).
+    """
+    dims = points.shape[1]
+    guess = 0
+    for row in range(index.shape[0]):
+        i = index[row]
+        total = 0.0
+        for d in range(dims):
+            step = points[i, d] - centers[guess, d]
+            total += step * step
+        best, at = total, guess
+        reach = np.sqrt(total)
+        for slot in range(neighbours.shape[1]):
+            if gaps[guess, slot] - reach > np.sqrt(best) + 1e-6:
+                break
+            j = neighbours[guess, slot]
+            total = 0.0
+            for d in range(dims):
+                step = points[i, d] - centers[j, d]
+                total += step * step
+            if total < best or (total == best and j < at):
+                best, at = total, j
+        distances[row, 0] = np.sqrt(best)
+        nearest[row, 0] = at
+        guess = at
+
+
+def _settle(  # type: ignore[no-untyped-def]
+    points, start, stop, centers, columns, half_gap, labels, upper, second, near, lower, swapped, looked
+):
+    """Hamerly's check with the runner-up for points start..stop-1, in place; returns the
+    counts of points whose label was swapped with the runner-up (listed in ``swapped``
+    from ``start`` on) and of those searched again (in ``looked``, likewise)."""
+    dims = points.shape[1]
+    depth = min(3, centers.shape[0])
+    best_distance = np.empty(3)
+    best_index = np.empty(3, dtype=np.intp)
+    squared = np.empty(centers.shape[0])
+    swaps = 0
+    looks = 0
+    for i in range(start, stop):
+        label = labels[i]
+        bound = max(min(near[i], lower[i]), half_gap[label])
+        if upper[i] <= bound:
+            continue
+        total = 0.0
+        for d in range(dims):
+            step = points[i, d] - centers[label, d]
+            total += step * step
+        upper[i] = np.sqrt(total)
+        if upper[i] <= bound:
+            continue
+        other = second[i]
+        total = 0.0
+        for d in range(dims):
+            step = points[i, d] - centers[other, d]
+            total += step * step
+        near[i] = np.sqrt(total)
+        if upper[i] <= max(min(near[i], lower[i]), half_gap[label]):
+            continue
+        if near[i] < upper[i] and upper[i] <= lower[i]:
+            # No other centre is nearer than these two exact distances: the nearer one wins.
+            labels[i], second[i] = other, label
+            upper[i], near[i] = near[i], upper[i]
+            swapped[start + swaps] = i
+            swaps += 1
+            continue
+        _search(points, i, columns, squared, best_distance, best_index)
+        labels[i] = best_index[0]
+        upper[i] = np.sqrt(best_distance[0])
+        second[i] = best_index[1]
+        near[i] = np.sqrt(best_distance[1])
+        lower[i] = np.sqrt(best_distance[depth - 1])
+        looked[start + looks] = i
+        looks += 1
+    return swaps, looks
+
+
+def _plusplus(points, weights, mass, closest, uniforms, chosen):  # type: ignore[no-untyped-def]
+    """Greedy k-means++ after the first centre (``chosen[0]``, ``closest`` its squared
+    distances): centre c is the best by weighted inertia of the candidates drawn with
+    ``uniforms[c - 1]`` in proportion to weight x ``closest``. ``points`` and the
+    distances are float32 (the sampling sums are float64), as
+    :func:`kmzcodec.kmeans.kmeans_plusplus` has them."""
+    n, dims = points.shape
+    trials = uniforms.shape[1]
+    cumulative = np.empty(n)
+    distances = np.empty((trials, n), dtype=np.float32)
+    picks = np.empty(trials, dtype=np.intp)
+    for c in range(1, chosen.shape[0]):
+        total = 0.0
+        for i in range(n):
+            total += weights[i] * closest[i]
+            cumulative[i] = total
+        best, best_inertia = 0, np.inf
+        for t in range(trials):
+            pick = np.searchsorted(cumulative, uniforms[c - 1, t] * total, side="right")
+            picks[t] = min(pick, n - 1)
+            inertia = 0.0
+            for i in range(n):
+                value = np.float32(0.0)
+                for d in range(dims):
+                    step = points[i, d] - points[picks[t], d]
+                    value += step * step
+                value = min(value, closest[i])
+                distances[t, i] = value
+                inertia += value * mass[i]
+            if inertia < best_inertia:
+                best, best_inertia = t, inertia
+        closest[:] = distances[best]
+        chosen[c] = picks[best]
+
+
+def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
+    """Indices of the k-means++ centres (see :func:`_plusplus`), ``first`` the first of them,
+    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate."""
+    single = np.ascontiguousarray(points, dtype=np.float32)
+    closest = ((single - single[first]) ** 2).sum(axis=1)
+    chosen = np.empty(len(uniforms) + 1, dtype=np.intp)
+    chosen[0] = first
+    _compile()
+    _plusplus(single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen)
+    return chosen
+
+
+def settle_points(
+    points: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    second: np.ndarray,
+    near: np.ndarray,
+    lower: np.ndarray,
+    chunk: int,
+) -> np.ndarray:
+    """Make every label the nearest centre (bounds updated in place); returns the points
+    swapped with their runner-up, then the points searched again, each in order.
+    Chunks of ``chunk`` points run on threads of their own; the answer does not
+    depend on how many."""
+    centres = Centres(centers)
+    rows, half_gap = np.ascontiguousarray(centers, dtype=np.float64), centres.half_gaps()
+    swapped = np.empty(len(points), dtype=np.intp)
+    looked = np.empty(len(points), dtype=np.intp)
+    _compile()
+
+    def settle(start: int, stop: int) -> tuple[int, int, int]:
+        swaps, looks = _settle(
+            points, start, stop, rows, centres.columns, half_gap,
+            labels, upper, second, near, lower, swapped, looked,
+        )  # fmt: skip
+        return start, swaps, looks
+
+    counts = _chunks(settle, len(points), chunk)
+    if not counts:
+        return np.empty(0, dtype=np.intp)
+    return np.concatenate(
+        [swapped[start : start + swaps] for start, swaps, _ in counts]
+        + [looked[start : start + looks] for start, _, looks in counts]
+    )

@@ -1,0 +1,86 @@
+"""The compiled nearest-centre search and the Lloyd bound checks (kmzcodec._kernels)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from kmzcodec._kernels import Centres
+from kmzcodec.lloyd import lloyd, settle
+from kmzcodec.settings import DEFAULT_SETTINGS
+from kmzcodec.threads import cpu_share
+
+
+def _squared(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    return ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+
+
+@pytest.mark.parametrize("k", [2, 3, 17, 256])
+def test_search_finds_the_nearest_centres_in_order(k: int) -> None:
+    rng = np.random.default_rng(k)
+    points = rng.integers(0, 256, (3000, 3)).astype(np.float64)
+    centers = rng.random((k, 3)) * 255
+    depth = min(3, k)
+    distances, nearest = Centres(centers).nearest(points, None, depth)
+    expected = np.sort(_squared(points, centers), axis=1)[:, :depth]
+    np.testing.assert_allclose(distances**2, expected)
+    found = _squared(points, centers)[np.arange(len(points))[:, None], nearest]
+    np.testing.assert_allclose(found, expected)
+
+
+def test_equal_distances_go_to_the_lower_index() -> None:
+    centers = np.array([[10.0, 0, 0], [0, 0, 0], [0, 0, 0], [20.0, 0, 0]])
+    points = np.array([[5.0, 0, 0], [0, 0, 0], [15.0, 0, 0]])
+    _, nearest = Centres(centers).nearest(points, None, 3)
+    assert nearest[:, 0].tolist() == [0, 1, 0]
+    assert nearest[1].tolist() == [1, 2, 0]
+
+
+def test_settle_after_moves_labels_every_point_with_its_nearest_centre() -> None:
+    rng = np.random.default_rng(7)
+    points = rng.normal(128, 40, (5000, 3))
+    weights = rng.integers(1, 50, len(points)).astype(np.float64)
+    centers, bounds = lloyd(points, weights, points[:64].copy(), 5, DEFAULT_SETTINGS)
+    moved = centers + rng.normal(0, 3, centers.shape)
+    shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
+    bounds.moved(shift)
+    bounds, _ = settle(points, [], moved, bounds, DEFAULT_SETTINGS)
+    squared = _squared(points, moved)
+    best = squared.min(axis=1)
+    assert np.array_equal(squared[np.arange(len(points)), bounds.labels], best)
+    # The bounds stay bounds: upper >= the distance to the label, near <= the one to
+    # the runner-up, lower <= the one to every other centre.
+    rows = np.arange(len(points))
+    distance = np.sqrt(squared)
+    assert (bounds.upper >= distance[rows, bounds.labels] - 1e-9).all()
+    assert (bounds.near <= distance[rows, bounds.second] + 1e-9).all()
+    distance[rows, bounds.labels] = distance[rows, bounds.second] = np.inf
+    assert (bounds.lower <= distance.min(axis=1) + 1e-9).all()
+
+
+def test_chunks_on_threads_give_the_same_answer_as_one_pass() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.normal(128, 40, (20000, 3))
+    weights = rng.integers(1, 50, len(points)).astype(np.float64)
+    start = points[:32].copy()
+    whole = lloyd(points, weights, start, 6, DEFAULT_SETTINGS)
+    chunked = dataclasses.replace(DEFAULT_SETTINGS, threaded_points=3000)
+    with cpu_share(1):  # all the CPUs: several chunks at once where there are several
+        parts = lloyd(points, weights, start, 6, chunked)
+    assert np.array_equal(whole[0], parts[0])
+    assert np.array_equal(whole[1].labels, parts[1].labels)
+    assert np.array_equal(whole[1].lower, parts[1].lower)
+
+
+@pytest.mark.parametrize("k", [3, 16, 256])
+def test_nearest_alone_is_exact_with_ties_to_the_lower_index(k: int) -> None:
+    rng = np.random.default_rng(k)
+    points = np.sort(rng.integers(0, 256, (4000, 3)), axis=0).astype(np.float64)
+    centers = rng.integers(0, 256, (k, 3)).astype(np.float64)
+    centers[1] = centers[0]  # a duplicate: its points go to entry 0
+    squared = _squared(points, centers)
+    distances, nearest = Centres(centers).nearest(points, None, 1)
+    assert np.array_equal(nearest[:, 0], squared.argmin(axis=1))  # argmin: the first of equals
+    np.testing.assert_allclose(distances[:, 0] ** 2, squared.min(axis=1))
