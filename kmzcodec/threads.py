@@ -2,8 +2,8 @@
 
 ``kmz convert -j N`` (or N Dask workers on one machine) runs N encodes at once; if
 each sized its thread pools to every CPU, N x C threads would fight over C CPUs.
-So the code that starts threads (:func:`kmzcodec.bands.map_bands`, the k-d tree
-queries in :mod:`kmzcodec.quantize`) asks :func:`cpu_budget`, and whoever runs
+So the code that starts threads (:func:`kmzcodec.bands.map_bands`, which the
+histogram and the k-means kernels use) asks :func:`cpu_budget`, and whoever runs
 several encodes at once sets each one's share with :func:`cpu_share`.
 """
 
