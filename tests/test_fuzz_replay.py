@@ -10,6 +10,7 @@ two each, so they replay their own seeds and kept inputs.
 from __future__ import annotations
 
 import io
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -238,3 +239,16 @@ def test_finding_2_transparency_index_on_an_rgba_palette_is_kept() -> None:
         shown = harnesses.canonical_rgba(np.asarray(image.convert("RGBA")))  # invisible: (0, 0, 0, 0)
         stored = np.asarray(kmzcodec.decode(kmzcodec.encode(image, 16)).convert("RGBA"))
         np.testing.assert_array_equal(stored, shown)
+
+
+def test_every_module_numba_compiles_is_left_out_of_atheris_instrumentation() -> None:
+    """numba cannot compile instrumented bytecode: each module that uses it must be excluded."""
+    from fuzz.entry import COMPILED_MODULES
+
+    package = Path(kmzcodec.__file__).parent
+    using = {
+        "kmzcodec." + ".".join(path.relative_to(package).with_suffix("").parts)
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(from numba import|import numba)", path.read_text(encoding="utf-8"), re.M)
+    }
+    assert using == set(COMPILED_MODULES)
