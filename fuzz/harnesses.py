@@ -398,7 +398,7 @@ def parse_case(data: bytes) -> Case:
         if target == "min_psnr":
             options["min_psnr"] = 10.0 + amount / 4
         elif target == "min_ssim":
-            options["min_ssim"] = amount / 255
+            options["min_ssim"] = (amount + 1) / 256  # SSIM targets lie in (0, 1]
         elif target == "max_bytes":
             options["max_bytes"] = 60 + amount * 8
     entries, palette_flags, transparency = reader.byte(), reader.byte(), reader.byte()
