@@ -22,19 +22,12 @@ A quick check that it works (small image, one round):
 from __future__ import annotations
 
 import argparse
-import functools
 import math
-import os
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
@@ -93,27 +86,6 @@ async ([kmzUrl, pngUrl, repeat]) => {
 """
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        pass
-
-    def guess_type(self, path: str | os.PathLike[str]) -> str:
-        return "text/javascript" if str(path).endswith(".js") else super().guess_type(path)
-
-
-@contextmanager
-def serving(folder: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def pictures(args: argparse.Namespace) -> list[tuple[str, Image.Image]]:
     if args.image:
         paths = [Path(p) for p in args.image]
@@ -166,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 (folder / f"{base}.kmz").write_bytes(container.write(quantized.palette, quantized.indices))
                 _corpus.png8(quantized.palette, quantized.indices).save(folder / f"{base}.png", optimize=True)
                 cases.append((stem, colors, picture.width * picture.height, base))
-        with serving(folder) as origin, sync_playwright() as playwright:
+        with headless.serving(folder) as origin, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, args=headless.ARGS)
             page = browser.new_page()
             page.goto(f"{origin}/")

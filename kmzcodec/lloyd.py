@@ -118,15 +118,13 @@ class Bounds:
 
 def settle(
     points: np.ndarray,
-    columns: list[np.ndarray],
     centers: np.ndarray,
     bounds: Bounds | None,
     settings: QuantizerSettings,
 ) -> tuple[Bounds, np.ndarray]:
     """Make every label the nearest centre, searching only points whose bounds overlap.
 
-    ``columns`` are the points' coordinates (:func:`by_column`). Returns the bounds and
-    the indices of the points whose label may have changed (all when there
+    Returns the bounds and the indices of the points whose label may have changed (all when there
     were no bounds). Needs at least two centres. The checks and the exact search
     run point by point in one compiled pass (:mod:`kmzcodec._kernels`).
     """
@@ -174,7 +172,7 @@ def lloyd(
         zero, infinite = np.zeros(len(points), dtype=np.intp), np.full(len(points), np.inf)
         return center, Bounds(zero, distance, zero.copy(), infinite, infinite.copy())
     columns = by_column(points)
-    bounds, _ = settle(points, columns, centers, bounds, settings)
+    bounds, _ = settle(points, centers, bounds, settings)
     mass, sums = cluster_sums(columns, weights, bounds.labels, k)
     for _ in range(steps):
         moved = centers.copy()
@@ -186,7 +184,7 @@ def lloyd(
         if shift.max() <= settings.shift_tolerance:
             break
         before = bounds.labels.copy()
-        bounds, looked = settle(points, columns, centers, bounds, settings)
+        bounds, looked = settle(points, centers, bounds, settings)
         moving = looked[before[looked] != bounds.labels[looked]]
         if moving.size:
             gone = cluster_sums(columns, weights, before[moving], k, moving)

@@ -46,7 +46,7 @@ from .errors import KmzError
 from .gmm import gmm
 from .histogram import histogram
 from .kmeans import kmeans
-from .lloyd import Bounds, by_column, nearest, settle
+from .lloyd import Bounds, nearest, settle
 from .settings import DEFAULT_SETTINGS, QuantizerSettings
 
 
@@ -118,7 +118,7 @@ def _assign(
     shift = np.sqrt(((entries[which] - centers) ** 2).sum(axis=1))
     bounds.moved(shift)
     bounds.labels, bounds.second = which[bounds.labels], which[bounds.second]
-    return palette, settle(points, by_column(points), entries, bounds, settings)[0].labels
+    return palette, settle(points, entries, bounds, settings)[0].labels
 
 
 class Quantizer:

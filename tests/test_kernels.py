@@ -46,7 +46,7 @@ def test_settle_after_moves_labels_every_point_with_its_nearest_centre() -> None
     moved = centers + rng.normal(0, 3, centers.shape)
     shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
     bounds.moved(shift)
-    bounds, _ = settle(points, [], moved, bounds, DEFAULT_SETTINGS)
+    bounds, _ = settle(points, moved, bounds, DEFAULT_SETTINGS)
     squared = _squared(points, moved)
     best = squared.min(axis=1)
     assert np.array_equal(squared[np.arange(len(points)), bounds.labels], best)

@@ -8,12 +8,9 @@ load from file:// URLs. Each batch of files is decoded in one `page.evaluate`.
 from __future__ import annotations
 
 import base64
-import functools
 import os
-import threading
 import zlib
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,42 +54,16 @@ async ([items, options]) => {
 """
 
 
-class _Quiet(SimpleHTTPRequestHandler):
+class _Quiet(headless.StaticFiles):
     #: Files made by a test, served at their path before the repository's own.
     in_memory: ClassVar[dict[str, bytes]] = {"/blank": b"<!doctype html><title>kmz.js tests</title>"}
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        pass
-
-    def do_GET(self) -> None:
-        body = self.in_memory.get(self.path)
-        if body is not None:
-            self.send_response(200)
-            self.send_header(
-                "Content-Type", "text/html" if self.path == "/blank" else "application/octet-stream"
-            )
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        super().do_GET()
-
-    def guess_type(self, path: str | os.PathLike[str]) -> str:
-        return "text/javascript" if str(path).endswith(".js") else super().guess_type(path)
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
     """http://127.0.0.1:PORT serving the repository (read-only GETs)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(REPO)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with headless.serving(REPO, _Quiet) as url:
+        yield url
 
 
 def chromium_path() -> str | None:

@@ -151,18 +151,23 @@ def outcomes(
 
 
 @contextlib.contextmanager
-def terminate_on_sigterm() -> Iterator[None]:
-    """Turn SIGTERM into an exception, so the usual unwinding stops workers and cleans up."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated()
-
+def signal_handled(signum: int, handler: Any) -> Iterator[None]:
+    """``handler`` for ``signum`` within the block (outside the main thread: left alone)."""
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signum, handler)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
+
+
+def terminate_on_sigterm() -> contextlib.AbstractContextManager[None]:
+    """Turn SIGTERM into an exception, so the usual unwinding stops workers and cleans up."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    return signal_handled(signal.SIGTERM, handler)

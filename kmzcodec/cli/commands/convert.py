@@ -23,7 +23,7 @@ from .. import arguments
 from ..encoding import encode_options
 from ..reports import Reporter, interactive, progress, table
 from ..status import EXIT_DATA, EXIT_OK, CliError, UsageError
-from ..workers import terminate_on_sigterm
+from ..workers import signal_handled, terminate_on_sigterm
 
 SUMMARY = "encode many files and folders to .kmz"
 DESCRIPTION = (
@@ -89,21 +89,6 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Worker processes started in the block inherit an ignored SIGINT: Ctrl-C reaches the
-    whole process group, and only this process should act on it (not print a traceback each)."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
 def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     """None without --scheduler; else a Client of the cluster at the address, or of a new
     LocalCluster of ``jobs`` single-threaded worker processes (closed afterwards)."""
@@ -117,7 +102,9 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
         # interrupted run) are not for kmz's user: one line per failed file is. Set for the
         # cluster's life: a worker that dies is restarted, with the same environment.
         with _environment("DASK_LOGGING__DISTRIBUTED", "critical"):
-            with warnings.catch_warnings(), _sigint_ignored():
+            # Worker processes started here inherit an ignored SIGINT: Ctrl-C reaches the whole
+            # process group, and only this process should act on it (not print a traceback each).
+            with warnings.catch_warnings(), signal_handled(signal.SIGINT, signal.SIG_IGN):
                 # The scheduler's HTTP routes move if 8787 is taken: no news to a user.
                 warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
                 cluster = LocalCluster(
