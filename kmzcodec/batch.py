@@ -209,7 +209,7 @@ def _local(items: Iterable[Item], workers: int, flight: Flight) -> Generator[Out
                     flight.reported()
                 yield outcome
             return
-        from .cli.workers import outcomes  # the process pool: one task per worker in flight
+        from .pool import outcomes  # the process pool: one task per worker in flight
 
         results = outcomes(queue(), workers, convert_file, is_job=lambda item: isinstance(item, Task))
         with contextlib.closing(results):  # an interrupt here also stops the workers at once

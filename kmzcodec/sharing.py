@@ -56,7 +56,7 @@ def _counts(
     if workers == 1:
         yield from (count_colors(task) for task in tasks)
         return
-    from .cli.workers import outcomes
+    from .pool import outcomes
 
     results = outcomes((_shared(task, workers) for task in tasks), workers, count_colors)
     with contextlib.closing(results):

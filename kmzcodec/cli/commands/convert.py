@@ -22,8 +22,8 @@ from ... import threads
 from .. import arguments
 from ..encoding import encode_options
 from ..reports import Reporter, interactive, progress, table
+from ..signals import signal_handled, terminate_on_sigterm
 from ..status import EXIT_DATA, EXIT_OK, CliError, UsageError
-from ..workers import signal_handled, terminate_on_sigterm
 
 SUMMARY = "encode many files and folders to .kmz"
 DESCRIPTION = (

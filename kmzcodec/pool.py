@@ -1,4 +1,4 @@
-"""``convert``'s worker processes and signals.
+"""Worker processes for batch work (``kmz convert -j N``, the shared palette's histograms).
 
 Each worker is a ``multiprocessing.Process`` with its own pipe: the parent sends it
 one job at a time and gets back a small result (for convert: kmzcodec.batch.convert_file,
@@ -18,10 +18,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .status import CliError, Terminated
+from .errors import KmzError
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+
+#: What a run stops with when a worker process dies under it (killed, out of memory).
+DIED = "a worker process died (out of memory?); stopping"
 
 #: Seconds to wait for a worker to leave after its last job (it is killed after that).
 JOIN_SECONDS = 5.0
@@ -71,7 +74,7 @@ class _Worker(Generic[Job]):
         try:
             self.connection.send(job)
         except OSError:  # BrokenPipeError and kin: the worker is gone
-            raise CliError("a worker process died (out of memory?); stopping") from None
+            raise KmzError(DIED, "worker-died") from None
 
 
 def _stop(workers: Sequence[_Worker[Job]]) -> None:
@@ -134,40 +137,17 @@ def outcomes(
                     done = worker.connection in ready or worker.connection.poll()
                     outcome: Result = worker.connection.recv() if done else None  # type: ignore[assignment]
                 except (EOFError, OSError):  # gone before or while sending: no result, or half of one
-                    raise CliError("a worker process died (out of memory?); stopping") from None
+                    raise KmzError(DIED, "worker-died") from None
                 if done:
                     worker.job = None  # done: reported before the next job goes out, so the
                     yield outcome  # jobs handed out and not yet reported never exceed the workers
                     yield from _pull(queue, is_job, found)
                     worker.give(found.pop())
                 elif worker.process.sentinel in ready:
-                    raise CliError("a worker process died (out of memory?); stopping")
+                    raise KmzError(DIED, "worker-died")
     except BaseException:
         _stop(workers)
         raise
     for worker in workers:  # each was sent None: it leaves on its own
         worker.process.join(JOIN_SECONDS)
     _stop(workers)
-
-
-@contextlib.contextmanager
-def signal_handled(signum: int, handler: Any) -> Iterator[None]:
-    """``handler`` for ``signum`` within the block (outside the main thread: left alone)."""
-    try:
-        previous = signal.signal(signum, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signum, previous)
-
-
-def terminate_on_sigterm() -> contextlib.AbstractContextManager[None]:
-    """Turn SIGTERM into an exception, so the usual unwinding stops workers and cleans up."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    return signal_handled(signal.SIGTERM, handler)
