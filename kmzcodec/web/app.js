@@ -6,7 +6,9 @@
 // generation are dropped, and at most one preview request per side is in flight: changes made
 // meanwhile are folded into the next one. The server drops stale work the same way.
 
+import { ApiError, Superseded, api } from "./api.js";
 import { decode } from "./kmz.js";
+import { fmtBytes, fmtPsnr, fmtSigned, showPalette } from "./numbers.js";
 import { drawSweepChart } from "./chart.js";
 import { applyView, fitView, wireViewer } from "./viewer.js";
 
@@ -20,7 +22,6 @@ const LABELS = {
   kmeans: "k-means", gmm: "Gaussian mixture", rgb: "RGB", oklab: "Oklab", lab: "CIELAB",
   zlib: "zlib", lzma: "lzma (.xz)", none: "none",
 };
-const SWATCHES = 64; // palette entries drawn as squares (the strip shows them all)
 const CLIENT = Math.random().toString(36).slice(2); // names this page load: generations restart at 1
 const RETRIES = 3; // a current request superseded by someone else's (another tab) is sent again
 
@@ -37,55 +38,6 @@ const app = {
 };
 window.kmzGui = app;
 
-// ------------------------------------------------------------------ server
-
-class Superseded extends Error {}
-
-class ApiError extends Error {
-  constructor(message, reason, status) {
-    super(message);
-    this.reason = reason;
-    this.status = status;
-  }
-}
-
-async function api(path, { json, body, headers = {} } = {}) {
-  const init = { method: json || body ? "POST" : "GET", headers: { ...headers }, credentials: "same-origin" };
-  if (json) {
-    init.body = JSON.stringify(json);
-    init.headers["Content-Type"] = "application/json";
-  } else if (body) {
-    init.body = body;
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch {
-    throw new ApiError("the kmz gui server does not answer (was it stopped?)", "offline", 0);
-  }
-  if (response.status === 409) throw new Superseded();
-  if (!response.ok) {
-    let payload = {};
-    try {
-      payload = await response.json();
-    } catch {
-      // not JSON: use the status line
-    }
-    throw new ApiError(payload.error || `${response.status} ${response.statusText}`, payload.reason || "http",
-      response.status);
-  }
-  return response;
-}
-
-// ------------------------------------------------------------------ formatting
-
-function fmtBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
-}
-const fmtSigned = (v) => `${v > 0 ? "+" : v < 0 ? "−" : "±"}${Math.abs(v).toFixed(1)} %`;
-const fmtPsnr = (v) => (v === null ? "∞ (lossless)" : `${v.toFixed(2)} dB`);
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 
 function showMessage(text) {
@@ -344,28 +296,7 @@ function showNumbers(side, n) {
     set("ssim", app.ssim ? "measuring…" : "n/a (pip install 'kmzcodec[metrics]')", true);
     set("time", `${(n.encode_seconds * 1000).toFixed(0)} ms`);
   }
-  showPalette(side, n.palette);
-}
-
-function showPalette(side, palette) {
-  const strip = $(".strip", side.root);
-  const swatches = $(".swatches", side.root);
-  strip.replaceChildren();
-  swatches.replaceChildren();
-  palette.forEach(([color, share], i) => {
-    const title = `${color}: ${(share * 100).toFixed(2)} % of pixels`;
-    const bar = document.createElement("span");
-    bar.style.background = color;
-    bar.style.flexGrow = String(share);
-    bar.title = title;
-    strip.append(bar);
-    if (i < SWATCHES) {
-      const swatch = document.createElement("span");
-      swatch.style.background = color;
-      swatch.title = title;
-      swatches.append(swatch);
-    }
-  });
+  showPalette(side.root, n.palette);
 }
 
 // ------------------------------------------------------------------ downloads
