@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from .. import reading
 from ..errors import KmzError
 from ..format import MAGIC
 from ..image import decode
@@ -42,68 +43,25 @@ def read_kmz(path: Path) -> Image.Image:
         raise CliError(f"{path}: {exc}") from None
 
 
-def _image_shaped(value: object) -> bool:
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "uifb" or value.size == 0:
-        return False
-    return value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 2, 3, 4))
-
-
-def mat_array(path: Path, key: str | None) -> np.ndarray:
-    """The image array in a MATLAB file: ``key``, or the largest image-shaped array."""
-    import scipy.io
-
-    try:
-        contents = scipy.io.loadmat(path)
-    except NotImplementedError:  # scipy's answer to v7.3 (HDF5-based) files
-        raise CliError(f"{path}: MATLAB v7.3 files are not supported (save with -v7)") from None
-    except Exception as exc:  # scipy raises many types for a bad file
-        raise CliError(f"{path}: cannot read MATLAB file: {exc}") from None
-    variables = {name: value for name, value in contents.items() if not name.startswith("__")}
-    if key is not None:
-        if key not in variables:
-            names = ", ".join(sorted(variables)) or "none"
-            raise UsageError(f"{path}: no variable {key!r} (variables: {names})")
-        if not _image_shaped(variables[key]):
-            shape = getattr(variables[key], "shape", None)
-            raise CliError(f"{path}: variable {key!r} is not an image array (shape {shape})")
-        return variables[key]
-    candidates = [(value.size, value.ndim, name) for name, value in variables.items() if _image_shaped(value)]
-    if not candidates:
-        raise CliError(f"{path}: no image-shaped array (H x W, or H x W x 1/3/4) among {sorted(variables)}")
-    return variables[max(candidates)[2]]
-
-
 def load_image(path: Path, mat_key: str | None = None) -> Source:
-    """Any input the command accepts: a Pillow image (from a .kmz or what Pillow reads) or,
-    for a .mat file, its image array.
-
-    Photographs are turned upright by their EXIF orientation, as viewers show them.
-    """
+    """Any input the command accepts: a Pillow image (from a .kmz or what Pillow reads, turned
+    upright by its EXIF orientation) or, for a .mat file, its image array."""
     require_file(path)
     try:
         with path.open("rb") as handle:
             prefix = handle.read(len(MAGIC))
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if prefix == MAGIC:
-        try:
-            return decode(path.read_bytes())
-        except KmzError as exc:
-            raise CliError(f"{path}: {exc}") from None
-    if path.suffix.lower() == ".mat" or prefix.startswith(b"MATLAB"):
-        return mat_array(path, mat_key)
     try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            return image
-    except Image.UnidentifiedImageError:
-        raise CliError(f"{path}: not an image file that Pillow can read") from None
-    except Image.DecompressionBombError as exc:
-        raise CliError(f"{path}: {exc}") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
-        # Pillow's plugins raise a variety of types for a damaged file.
-        raise CliError(f"{path}: cannot read image: {exc}") from None
+        if prefix == MAGIC:
+            return decode(path.read_bytes())
+        if reading.is_mat(prefix, path.name):
+            return reading.mat_array(path, mat_key)
+        return reading.pillow_image(path)[0]
+    except KmzError as exc:
+        raise (UsageError if exc.reason == "bad-option" else CliError)(f"{path}: {exc}") from None
+    except OSError as exc:  # the file went away or became unreadable since the check above
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _target(width: int, height: int, size: tuple[int | None, int | None]) -> tuple[int, int]:

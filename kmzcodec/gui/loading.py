@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import math
-import struct
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from .. import reading
 from ..errors import KmzError
 from ..format import MAGIC
 from ..image import decode
@@ -26,18 +26,6 @@ from ..quantize import Quantizer
 
 #: The preview copy has at most this many pixels (the issue's "about 1 MP").
 PREVIEW_PIXELS = 1 << 20
-#: Pillow's plugins raise all of these for a damaged file.
-_PILLOW_ERRORS = (
-    OSError,
-    ValueError,
-    SyntaxError,
-    EOFError,
-    IndexError,
-    KeyError,
-    TypeError,
-    ZeroDivisionError,
-    struct.error,
-)
 
 
 @dataclass
@@ -90,19 +78,6 @@ class Loaded:
         }
 
 
-def _too_large(width: int, height: int, max_pixels: int) -> KmzError:
-    return KmzError(
-        f"image too large: {width} x {height} = {width * height:,} pixels (this server's limit is "
-        f"{max_pixels:,}; a decompression bomb?)",
-        "too-large",
-    )
-
-
-def _check_size(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise _too_large(width, height, max_pixels)
-
-
 def _from_kmz(data: bytes, max_pixels: int) -> Image.Image:
     try:
         return decode(data, max_pixels=max_pixels)
@@ -112,53 +87,10 @@ def _from_kmz(data: bytes, max_pixels: int) -> Image.Image:
         raise KmzError(f"not a valid .kmz file: {exc} [{exc.reason}]", exc.reason) from None
 
 
-def _image_shaped(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 2 or (len(shape) == 3 and shape[2] in (1, 2, 3, 4))
-
-
 def _from_mat(data: bytes, max_pixels: int) -> Image.Image:
-    """The largest image-shaped array of a MATLAB file; sizes are checked before it is read."""
-    import scipy.io
-
-    try:
-        # whosmat reads the variable headers only: a compressed array cannot
-        # inflate to gigabytes before its size is known.
-        listed = scipy.io.whosmat(io.BytesIO(data))
-    except NotImplementedError:  # scipy's answer to v7.3 (HDF5) files
-        raise KmzError("MATLAB v7.3 files are not supported (save with -v7)", "bad-input") from None
-    except Exception as exc:  # scipy raises many types for a damaged file
-        raise KmzError(f"cannot read MATLAB file: {exc}", "bad-input") from None
-    shaped = [(math.prod(shape), name, shape) for name, shape, _ in listed if _image_shaped(shape)]
-    if not shaped:
-        raise KmzError("no image-shaped array (H x W, or H x W x 1..4) in the MATLAB file", "bad-input")
-    _, name, shape = max(shaped)
-    _check_size(shape[1], shape[0], max_pixels)
-    try:
-        values = scipy.io.loadmat(io.BytesIO(data), variable_names=[name])[name]
-    except Exception as exc:
-        raise KmzError(f"cannot read MATLAB file: {exc}", "bad-input") from None
-    pixels = from_array(values)
+    pixels = from_array(reading.mat_array(data, max_pixels=max_pixels))
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
     return Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode)
-
-
-def _from_pillow(data: bytes, max_pixels: int) -> tuple[Image.Image, str]:
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            _check_size(opened.width, opened.height, max_pixels)  # before load(): header only
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            return image, str(opened.format or "image")
-    except KmzError:
-        raise
-    except Image.UnidentifiedImageError:
-        raise KmzError(
-            "not an image: neither a format Pillow reads, nor .kmz, nor .mat", "not-image"
-        ) from None
-    except Image.DecompressionBombError as exc:
-        raise KmzError(f"image too large: {exc}", "too-large") from None
-    except _PILLOW_ERRORS as exc:
-        raise KmzError(f"cannot read image: {exc}", "bad-image") from None
 
 
 def preview_of(pixels: np.ndarray, limit: int = PREVIEW_PIXELS) -> Image.Image | None:
@@ -179,10 +111,10 @@ def load(data: bytes, name: str, max_pixels: int) -> Loaded:
         raise KmzError("the file is empty", "not-image")
     if data.startswith(MAGIC):
         image, kind = _from_kmz(data, max_pixels), "kmz"
-    elif data.startswith(b"MATLAB") or name.lower().endswith(".mat"):
+    elif reading.is_mat(data, name):
         image, kind = _from_mat(data, max_pixels), "mat"
     else:
-        image, kind = _from_pillow(data, max_pixels)
+        image, kind = reading.pillow_image(data, max_pixels)
     pixels = to_pixels(image)
     preview = preview_of(pixels)
     return Loaded(
