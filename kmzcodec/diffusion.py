@@ -32,7 +32,6 @@ from functools import wraps
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from .errors import KmzError
 from .options import DITHER_MAX_COLORS
@@ -126,6 +125,8 @@ def _cross(values: np.ndarray, largest: bool) -> np.ndarray:  # pragma: no cover
 
 def contrast_map(pixels: np.ndarray) -> np.ndarray:
     """(H, W) uint8, 255 where the image is smooth, lower on edges and in busy texture."""
+    from scipy import ndimage  # here, not at import: it is a fifth of a second of every kmz start-up
+
     noise, edges = _contrast(np.ascontiguousarray(pixels))
     # Texture areas are grown, smoothed, then shrunk: thin edges drop out of the noise map.
     noise = _cross(_cross(noise, True), True)
