@@ -28,6 +28,10 @@ def cells_of(colors: np.ndarray, level: int) -> np.ndarray:
     bins = 1 << (level * colors.shape[1])
     if bins > 1 << 22:
         return np.unique(ids, return_inverse=True)[1]
+    if bins > 64 * len(ids):
+        # The same numbers (cells in the order of their ids): sorting a few colours' ids is
+        # cheaper than a pass over every bin (a 16 x 16 image has 2 M bins at 7 bits).
+        return np.unique(ids, return_inverse=True)[1].astype(np.int32)
     occupied = np.zeros(bins, dtype=bool)
     occupied[ids] = True
     dense = np.cumsum(occupied, dtype=np.int32)
