@@ -44,6 +44,11 @@ def _histogram_grey(values: np.ndarray) -> Histogram:
     return Histogram(present.astype(np.uint8)[:, None], counts[present], to_pixels)
 
 
+#: Images of at most this many pixels are mapped by binary search of their colours instead
+#: of through the 2**24-entry table, whose allocation alone costs more than the search.
+SEARCHED_PIXELS = 1 << 16
+
+
 def pack(pixels: np.ndarray) -> np.ndarray:
     """(H, W, 3|4) uint8 -> (H, W) uint32 keys, little-endian: R | G << 8 | B << 16 | A << 24.
 
@@ -96,6 +101,8 @@ def _histogram_color(pixels: np.ndarray, band: int) -> Histogram:
     opaque = np.uint32(0xFF000000 if channels == 4 else 0)
 
     def to_pixels(labels: np.ndarray) -> np.ndarray:
+        if height * width <= SEARCHED_PIXELS:  # every key is in ``distinct``: an exact search
+            return labels[np.searchsorted(distinct, pack(pixels))]
         lut = np.zeros(1 << 24, dtype=labels.dtype)
         plain = distinct >= opaque
         lut[distinct[plain] & 0xFFFFFF] = labels[plain]
