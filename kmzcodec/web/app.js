@@ -17,7 +17,7 @@ const DEFAULT_MODE = { a: "original", b: "encode" };
 const DEFAULT_K = 16;
 const TARGET_DEFAULTS = { psnr: 35, ssim: 0.95, ssimulacra2: 70 }; // bytes: a tenth of the file
 const LABELS = {
-  kmeans: "k-means", gmm: "Gaussian mixture", rgb: "RGB", oklab: "Oklab", lab: "CIELAB",
+  kmeans: "k-means", gmm: "Gaussian mixture", rgb: "RGB", oklab: "Oklab", lab: "CIELAB", hsv: "HSV (cone)",
   zlib: "zlib", lzma: "lzma (.xz)", none: "none",
 };
 const SWATCHES = 64; // palette entries drawn as squares (the strip shows them all)
