@@ -373,7 +373,7 @@ def parse_case(data: bytes) -> Case:
     source = reader.pick(SOURCES)
     flags = reader.byte()
     method = "gmm" if flags & 1 else "kmeans"
-    colorspace = ("rgb", "oklab", "lab", "rgb")[flags >> 1 & 3]
+    colorspace = ("rgb", "oklab", "lab", "hsv")[flags >> 1 & 3]
     compression = ("zlib", "lzma", "none", "zlib")[flags >> 3 & 3]
     k_byte, k_wide = reader.byte(), reader.u16()
     colors: int | str = SMALL_K[k_byte % len(SMALL_K)] if k_byte & 0x80 == 0 else 1 + k_wide % MAX_COLORS

@@ -88,7 +88,7 @@ def read(data: bytes, max_pixels: int | None, *, structure_only: bool = False) -
         (not 1 <= colors <= MAX_K, "bad-colors"),
         (not 1 <= bits <= 16 or 2**bits < colors, "bad-bits"),
         (method > 4, "bad-method"),
-        (colorspace > 3, "bad-colorspace"),
+        (colorspace > 4, "bad-colorspace"),
         (flags & 0xFE != 0 or reserved != 0, "reserved-nonzero"),
         (max_pixels is not None and width * height > max_pixels, "too-many-pixels"),
     )

@@ -1,16 +1,25 @@
-"""sRGB <-> OKLab and CIE L*a*b* (D65), vectorised over (n, 3) float arrays.
+"""sRGB <-> OKLab, CIE L*a*b* (D65) and the HSV cone, vectorised over (n, 3) float arrays.
 
 Coordinates are scaled so one unit means roughly the same in every space the
 quantizer clusters in: sRGB 0..255, OKLab L in 0..255 (a, b alike), Lab L* in
-0..255 (a*, b* alike). The scale only matters for how alpha (0..255) weighs
-against colour when RGBA pixels are clustered.
+0..255 (a*, b* alike), HSV cone V in 0..255 (its radius S·V alike). The scale
+only matters for how alpha (0..255) weighs against colour when RGBA pixels are
+clustered.
+
+HSV's hue is an angle, so it is not clustered as a number (hues 359° and 1°
+would be far apart and their mean would be cyan): a colour is the point
+(V, S·V·cos H, S·V·sin H) of the HSV cone, with V = max(R, G, B) and
+S·V = max - min (the chroma), both 0..255. Greys lie on the axis whatever their
+(undefined) hue, and distances across the 0°/360° seam are as short as
+anywhere else. V comes first, like lightness in OKLab and Lab, so a grey
+image clusters on its grey values.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SPACES = ("rgb", "oklab", "lab")
+SPACES = ("rgb", "oklab", "lab", "hsv")
 
 _OKLAB_M1 = np.array(
     [
@@ -59,11 +68,42 @@ def _lab_f_inv(t: np.ndarray) -> np.ndarray:
     return np.where(t > delta, t**3, 3 * delta**2 * (t - 4 / 29))
 
 
+def _hsv_cone(rgb255: np.ndarray) -> np.ndarray:
+    """sRGB 0..255 -> (V, C cos H, C sin H) with H the usual hexagonal HSV hue and C = S·V = max - min."""
+    red, green, blue = rgb255[:, 0], rgb255[:, 1], rgb255[:, 2]
+    value, chroma = rgb255.max(axis=1), np.ptp(rgb255, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # greys (chroma 0) are masked out below
+        sector = np.where(
+            value == red,
+            ((green - blue) / chroma) % 6,
+            np.where(value == green, (blue - red) / chroma + 2, (red - green) / chroma + 4),
+        )
+    hue = np.where(chroma > 0, sector, 0.0) * (np.pi / 3)
+    return np.stack([value, chroma * np.cos(hue), chroma * np.sin(hue)], axis=1)
+
+
+def _hsv_from_cone(coords: np.ndarray) -> np.ndarray:
+    """(V, x, y) of the cone -> sRGB 0..255; points outside the cone are clipped onto it.
+
+    V is clipped to 0..255 and S = hypot(x, y) / V to 0..1 (S = 0 when V = 0, so
+    black has no NaN); a point on the axis gets hue 0, which S = 0 makes irrelevant.
+    """
+    value = np.clip(coords[:, 0], 0.0, 255.0)
+    chroma = np.minimum(np.hypot(coords[:, 1], coords[:, 2]), value)  # S <= 1
+    hue = np.arctan2(coords[:, 2], coords[:, 1]) * (3 / np.pi)  # in sextants, -3..3
+    # The continuous form of HSV -> RGB: channel n is V - C * clip(min(k, 4 - k), 0, 1)
+    # with k = (n + H / 60°) mod 6, n = 5 (R), 3 (G), 1 (B).
+    k = (np.array([5.0, 3.0, 1.0]) + hue[:, None]) % 6
+    return value[:, None] - chroma[:, None] * np.clip(np.minimum(k, 4 - k), 0.0, 1.0)
+
+
 def from_rgb(rgb255: np.ndarray, space: str) -> np.ndarray:
     """(n, 3) sRGB values 0..255 -> coordinates in ``space``."""
     rgb255 = np.asarray(rgb255, dtype=np.float64)
     if space == "rgb":
         return rgb255
+    if space == "hsv":
+        return _hsv_cone(rgb255)
     linear = _to_linear(rgb255)
     if space == "oklab":
         return np.cbrt(linear @ _OKLAB_M1.T) @ _OKLAB_M2.T * _OKLAB_SCALE
@@ -79,6 +119,8 @@ def to_rgb(coords: np.ndarray, space: str) -> np.ndarray:
     coords = np.asarray(coords, dtype=np.float64)
     if space == "rgb":
         return np.clip(coords, 0.0, 255.0)
+    if space == "hsv":
+        return _hsv_from_cone(coords)
     if space == "oklab":
         lms = (coords / _OKLAB_SCALE) @ np.linalg.inv(_OKLAB_M2).T
         return _from_linear((lms**3) @ np.linalg.inv(_OKLAB_M1).T)

@@ -208,7 +208,7 @@ def encode(
     ``metrics.SSIMULACRA2_CROP`` pixels; needs the ``metrics`` extra), the most fitting in ``max_bytes``, or
     with no target the elbow of the quality curve (kmzcodec.autok); the K chosen is in the file's
     header (``decode(data).info["colors"]``). ``method`` is "kmeans" or "gmm";
-    ``colorspace`` "rgb", "oklab" or "lab" is where colours are clustered;
+    ``colorspace`` "rgb", "oklab", "lab" or "hsv" (the HSV cone) is where colours are clustered;
     ``dither`` is the strength, 0..1, of adaptive error diffusion (K <= 256;
     True: options.DEFAULT_DITHER_STRENGTH; False or 0: none). ``compression``
     is "zlib" (default), "lzma" or "none", ``level`` its effort (0-9);

@@ -68,6 +68,7 @@ class ColorSpace(_Code):
     RGB = 1
     OKLAB = 2
     LAB = 3
+    HSV = 4  # the HSV cone (V, S·V·cos H, S·V·sin H): kmzcodec.colorspace
 
 
 def min_bits(colors: int) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .colorspace import SPACES
 from .errors import KmzError
-from .format import MAX_BITS, MAX_COLORS, Compression
+from .format import MAX_BITS, MAX_COLORS, ColorSpace, Compression
 
 if TYPE_CHECKING:
     from .palettes import Palette
@@ -46,6 +46,8 @@ QUALITIES = range(DEFAULT_QUALITY + 1)
 SEED_LIMIT = 2**32
 
 assert set(COMPRESSIONS) == {c.label for c in Compression}
+#: Every colour space has a header code (spec 4.10), for the encoder to record.
+assert set(COLORSPACES) <= {c.label for c in ColorSpace}
 
 _REASON = "bad-option"
 

@@ -82,6 +82,17 @@ def test_encode_default_output_and_options(capsys: pytest.CaptureFixture[str], p
     assert (info["method"], info["compression"], info["dither"]) == ("gmm", "lzma", True)
 
 
+def test_encode_a_jpeg_in_hsv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``kmz encode x.jpg -k 16 --colorspace hsv`` (issue #16): the space is recorded in the header."""
+    jpeg = tmp_path / "x.jpg"
+    Image.fromarray(_photo()).save(jpeg, quality=90)
+    code, stdout, err = run(capsys, "encode", jpeg, "-k", "16", "--colorspace", "hsv")
+    assert code == 0, err
+    image = kmzcodec.decode(jpeg.with_suffix(".kmz").read_bytes())
+    assert (image.info["colorspace"], image.info["method"]) == ("hsv", "kmeans")
+    assert image.info["colors"] <= 16 and "hsv" in stdout
+
+
 def test_encode_resize(capsys: pytest.CaptureFixture[str], png: Path) -> None:
     out = png.with_name("small.kmz")
     assert run(capsys, "encode", png, "-o", out, "-k", "4", "--resize", "28x")[0] == 0

@@ -8,11 +8,14 @@ the scales the colorspace module documents (OKLab L 0..1 and Lab L* 0..100 both 
 
 from __future__ import annotations
 
+import colorsys
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
+import kmzcodec
 from kmzcodec import colorspace
 
 #: The module's documented scales: one OKLab unit and one Lab unit in its coordinates.
@@ -117,6 +120,7 @@ def test_round_trip_to_srgb_and_back_within_the_gamut(space: str) -> None:
     ("rgb", [[-40.0, 300.0, 128.0]]),
     ("oklab", [[1.2 * OKLAB_UNIT, 0.0, 0.0], [0.6 * OKLAB_UNIT, 0.5 * OKLAB_UNIT, 0.0]]),
     ("lab", [[50 * LAB_UNIT, 150 * LAB_UNIT, 0.0], [-10 * LAB_UNIT, 0.0, 0.0]]),
+    ("hsv", [[300.0, 400.0, -400.0], [-20.0, 0.0, 0.0], [0.0, 50.0, 50.0], [100.0, 1e-300, -1e-300]]),
 ])  # fmt: skip
 def test_colours_outside_srgb_are_clipped_to_its_gamut(space: str, outside: list[list[float]]) -> None:
     rgb = colorspace.to_rgb(np.array(outside), space)
@@ -124,7 +128,102 @@ def test_colours_outside_srgb_are_clipped_to_its_gamut(space: str, outside: list
 
 
 def test_an_unknown_space_is_refused() -> None:
-    with pytest.raises(ValueError, match="hsv"):
-        colorspace.from_rgb(np.zeros((1, 3)), "hsv")
-    with pytest.raises(ValueError, match="hsv"):
-        colorspace.to_rgb(np.zeros((1, 3)), "hsv")
+    with pytest.raises(ValueError, match="hsl"):
+        colorspace.from_rgb(np.zeros((1, 3)), "hsl")
+    with pytest.raises(ValueError, match="hsl"):
+        colorspace.to_rgb(np.zeros((1, 3)), "hsl")
+
+
+# ---------------------------------------------------------------- HSV (the cone)
+
+
+def _hsv_rgb(hue_degrees: float, saturation: float, value: float) -> list[float]:
+    """sRGB 0..255 of an HSV colour, by the standard library (an implementation independent of ours)."""
+    return [255.0 * c for c in colorsys.hsv_to_rgb(hue_degrees / 360.0, saturation, value)]
+
+
+def test_srgb_to_the_hsv_cone_matches_the_standard_librarys_hsv() -> None:
+    """Coordinates (V, S·V·cos H, S·V·sin H) in 0..255, with H, S, V from ``colorsys.rgb_to_hsv``."""
+    rgb = np.vstack([np.random.default_rng(9).integers(0, 256, (3000, 3)), np.eye(3) * 255, np.zeros((1, 3))])
+    expected = []
+    for red, green, blue in rgb / 255.0:
+        hue, saturation, value = colorsys.rgb_to_hsv(red, green, blue)
+        chroma = 255.0 * saturation * value
+        angle = 2 * math.pi * hue
+        expected.append((255.0 * value, chroma * math.cos(angle), chroma * math.sin(angle)))
+    np.testing.assert_allclose(colorspace.from_rgb(rgb, "hsv"), expected, rtol=0, atol=1e-9)
+
+
+def test_hues_either_side_of_the_seam_are_as_close_as_anywhere() -> None:
+    """359° and 1° are 2° apart on the cone, as 1° and 3° are: hue is an angle, not a number."""
+    seam = colorspace.from_rgb(np.array([_hsv_rgb(359, 1, 1), _hsv_rgb(1, 1, 1)]), "hsv")
+    inside = colorspace.from_rgb(np.array([_hsv_rgb(1, 1, 1), _hsv_rgb(3, 1, 1)]), "hsv")
+    assert np.linalg.norm(seam[0] - seam[1]) == pytest.approx(np.linalg.norm(inside[0] - inside[1]))
+    # Their mean is red again (hue 0°: G = B), not cyan (180°, the mean of the numbers 359 and 1);
+    # a chord's midpoint is inside the circle, so S drops by 1 - cos 1° (G and B 0.04).
+    red = colorspace.to_rgb(seam.mean(axis=0, keepdims=True), "hsv")[0]
+    assert red[1] == pytest.approx(red[2], abs=1e-9)
+    np.testing.assert_allclose(red, [255.0, 0.0, 0.0], atol=255 * (1 - math.cos(math.radians(1))) + 1e-9)
+
+
+def test_greys_lie_on_the_axis_and_come_back_exactly() -> None:
+    """A grey has no hue: whatever the formula would make of it, it maps to (v, 0, 0) and back."""
+    greys = np.repeat(np.arange(256.0)[:, None], 3, axis=1)
+    cone = colorspace.from_rgb(greys, "hsv")
+    np.testing.assert_array_equal(cone, np.stack([np.arange(256.0), np.zeros(256), np.zeros(256)], axis=1))
+    np.testing.assert_array_equal(colorspace.to_rgb(cone, "hsv"), greys)
+    # A grey nudged by one level in any channel moves by at most 1 in V and 1 in chroma: no jump
+    # through the hue, however close to grey.
+    nudges = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [-1, 0, 0], [0, -1, 0], [0, 0, -1]], dtype=float)
+    nudged = np.clip(greys[:, None, :] + nudges[None], 0, 255).reshape(-1, 3)
+    moved = colorspace.from_rgb(nudged, "hsv") - np.repeat(cone, len(nudges), axis=0)
+    assert np.linalg.norm(moved, axis=1).max() <= math.sqrt(2) + 1e-9
+
+
+def test_black_and_the_cone_tip_give_no_nan() -> None:
+    """V = 0 with a non-zero radius (outside the cone, e.g. a centre drifting past the tip) is black."""
+    tip = np.array([[0.0, 30.0, -40.0], [0.0, 0.0, 0.0], [1e-12, 1e-12, 0.0], [-5.0, -1.0, 1.0]])
+    with np.errstate(all="raise"):
+        rgb = colorspace.to_rgb(tip, "hsv")
+    np.testing.assert_allclose(rgb, np.zeros((4, 3)), atol=1e-9)
+
+
+def _seam_image() -> np.ndarray:
+    """Rows of red at hue 359°, red at hue 1° and cyan (180°), all fully saturated and bright."""
+    colours = np.rint([_hsv_rgb(359, 1, 1), _hsv_rgb(1, 1, 1), _hsv_rgb(180, 1, 1)]).astype(np.uint8)
+    assert len({tuple(c) for c in colours}) == 3  # (255, 0, 4), (255, 4, 0), (0, 255, 255)
+    return np.repeat(colours[:, None, :], 8, axis=1).repeat(4, axis=0)  # 12 x 8
+
+
+def test_red_split_across_the_seam_is_clustered_as_one_colour() -> None:
+    image = _seam_image()
+    decoded = np.asarray(kmzcodec.decode(kmzcodec.encode(image, 2, colorspace="hsv")).convert("RGB"))
+    reds, cyan = decoded[:8].reshape(-1, 3), decoded[8:].reshape(-1, 3)
+    assert len(np.unique(reds, axis=0)) == 1 and len(np.unique(cyan, axis=0)) == 1
+    assert reds[0].tolist() != cyan[0].tolist()
+    # The one entry is red: R 255, G and B both small (their hues' mean on the circle is 0°).
+    assert reds[0][0] == 255 and max(reds[0][1:]) <= 4 and reds[0][1] == reds[0][2]
+    assert cyan[0].tolist() == [0, 255, 255]
+
+
+def test_one_entry_for_reds_either_side_of_the_seam_is_red() -> None:
+    image = _seam_image()[:8]
+    decoded = np.asarray(kmzcodec.decode(kmzcodec.encode(image, 1, colorspace="hsv")).convert("RGB"))
+    # (255, 0, 4) and (255, 4, 0) are hues 359.06° and 0.94°: their centre is hue 0°, pure red
+    # (chroma 255 cos 0.94° rounds back to 255), where averaging the hue numbers would give cyan.
+    assert np.unique(decoded.reshape(-1, 3), axis=0).tolist() == [[255, 0, 0]]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_greys_are_stable_under_hsv_clustering(mode: str) -> None:
+    """Grey images cluster as the same greys as in RGB (their hue is undefined, the result is not)."""
+    rng = np.random.default_rng(3)
+    levels = np.clip(np.rint(np.linspace(0, 255, 40 * 30) + rng.normal(0, 9, 40 * 30)), 0, 255)
+    grey = levels.astype(np.uint8).reshape(30, 40)
+    image = np.repeat(grey[:, :, None], 3, axis=2) if mode == "RGB" else grey
+    data = kmzcodec.encode(image, 6, colorspace="hsv")
+    assert data == kmzcodec.encode(image, 6, colorspace="hsv")
+    palette = np.asarray(kmzcodec.decode(data).convert("RGB")).reshape(-1, 3)
+    assert (palette == palette[:, :1]).all()  # every entry is grey: R = G = B
+    in_rgb = np.asarray(kmzcodec.decode(kmzcodec.encode(image, 6, colorspace="rgb")).convert("RGB"))
+    np.testing.assert_array_equal(palette.reshape(in_rgb.shape), in_rgb)

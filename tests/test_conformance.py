@@ -109,7 +109,7 @@ def test_valid_vectors_cover_the_format(conformance_table: list[dict[str, Any]])
     assert {h["palette_kind"] for h in headers} == {"grey", "rgb", "rgba"}
     assert {h["compression"] for h in headers} == {"none", "zlib", "lzma"}
     assert {h["method"] for h in headers} == {"unspecified", "kmeans", "gmm", "exact", "given"}
-    assert {h["colorspace"] for h in headers} == {"unspecified", "rgb", "oklab", "lab"}
+    assert {h["colorspace"] for h in headers} == {"unspecified", "rgb", "oklab", "lab", "hsv"}
     assert {h["dither"] for h in headers} == {False, True}
     # Wider packings than the minimum, and every width from 1 to 9 pixels.
     assert any(h["bits_per_index"] > max(1, (h["colors"] - 1).bit_length()) for h in headers)

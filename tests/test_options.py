@@ -28,7 +28,7 @@ from kmzcodec.format import Compression
 TABLE: dict[str, tuple[list[Any], list[Any]]] = {
     "colors": (["many", 2.5, True, None, [16], np.float64(16)], [0, -1, 65537, np.int64(70000)]),
     "method": ([None, 1, ["kmeans"]], ["dbscan", "KMEANS", "", {"colors": 9000, "method": "gmm"}]),
-    "colorspace": ([None, 3, b"rgb"], ["hsv", "RGB"]),
+    "colorspace": ([None, 3, b"rgb"], ["hsl", "HSV", "RGB"]),
     "dither": (["yes", None, [1], b"1"], [{"colors": 300, "dither": True}, -0.1, 1.5, math.nan, 2]),
     "seed": (["1", 1.0, True, None], [-1, 2**32, np.int64(-5)]),
     "compression": ([None, 1.5, 1, b"zlib", Compression], ["gzip", "ZLIB", ""]),

@@ -197,6 +197,13 @@ def test_info_fields(rng: np.random.Generator) -> None:
     assert opened.info["bits_per_index"] in (3, 4, 8)
 
 
+def test_save_option_colorspace_hsv(rng: np.random.Generator) -> None:
+    image, buffer = noise(rng), io.BytesIO()
+    image.save(buffer, "KMZ", colors=8, colorspace="hsv")
+    assert buffer.getvalue() == kmzcodec.encode(image, colors=8, colorspace="hsv")
+    assert loaded(io.BytesIO(buffer.getvalue())).info["colorspace"] == "hsv"
+
+
 def test_with_statement_closes_the_file(tmp_path: Path, sample: bytes) -> None:
     with Image.open(write(tmp_path, sample)) as opened:
         handle = opened.fp

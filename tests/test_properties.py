@@ -70,7 +70,7 @@ def images(draw: st.DrawFn) -> np.ndarray:
 encoder_options = st.fixed_dictionaries(
     {
         "method": st.sampled_from(["kmeans", "kmeans", "kmeans", "gmm"]),
-        "colorspace": st.sampled_from(["rgb", "oklab", "lab"]),
+        "colorspace": st.sampled_from(["rgb", "oklab", "lab", "hsv"]),
         "compression": st.sampled_from(["zlib", "lzma", "none"]),
         "dither": st.booleans(),
         "seed": st.integers(0, 2**32 - 1),

@@ -38,7 +38,7 @@ const MAX_COLORS = 2 ** 16;
 const KIND_LABELS = { 1: "grey", 3: "rgb", 4: "rgba" };
 const COMPRESSION_LABELS = ["none", "zlib", "lzma"];
 const METHOD_LABELS = ["unspecified", "kmeans", "gmm", "exact", "given"];
-const COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab"];
+const COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab", "hsv"];
 /** Bytes of compressed input handed to the inflater at a time: deflate expands at most
  * about 1032:1, so one piece can make at most ~16 MiB of output before we look at it. */
 const FEED = 16384;
@@ -134,7 +134,7 @@ export function readHeader(bytes, options = {}) {
     throw new KmzError(`${bits} bits per index cannot address K = ${colors} colours`, "bad-bits");
   }
   if (method > 4) throw new KmzError(`unknown method code ${method}`, "bad-method");
-  if (colorspace > 3) throw new KmzError(`unknown colour space code ${colorspace}`, "bad-colorspace");
+  if (colorspace >= COLORSPACE_LABELS.length) throw new KmzError(`unknown colour space code ${colorspace}`, "bad-colorspace");
   if (flags & 0xfe || reserved) throw new KmzError("reserved header bits are not zero", "reserved-nonzero");
   // width x height <= 2^48 and raw_length <= 2^49: exact in doubles (spec 11).
   if (width * height > maxPixels) {

@@ -49,7 +49,7 @@ NONE, ZLIB, XZ = 0, 1, 2
 COMPRESSION_LABELS = {NONE: "none", ZLIB: "zlib", XZ: "lzma"}
 KIND_LABELS = {GREY: "grey", RGB: "rgb", RGBA: "rgba"}
 METHOD_LABELS = ["unspecified", "kmeans", "gmm", "exact", "given"]
-COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab"]
+COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab", "hsv"]
 U64 = (1 << 64) - 1
 
 
@@ -594,7 +594,7 @@ def _invalid() -> list[Invalid]:
         ("colors-u32-max", "bad-colors", "9.6d", "K = 2^32 - 1", {"colors": 0xFFFFFFFF}),
         ("method-5", "bad-method", "9.6f", "method code 5", {"method": 5}),
         ("method-255", "bad-method", "9.6f", "method code 255", {"method": 255}),
-        ("colorspace-4", "bad-colorspace", "9.6g", "colour space code 4", {"colorspace": 4}),
+        ("colorspace-5", "bad-colorspace", "9.6g", "colour space code 5", {"colorspace": 5}),
         ("colorspace-255", "bad-colorspace", "9.6g", "colour space code 255", {"colorspace": 255}),
         ("flags-bit1", "reserved-nonzero", "9.6h", "flags bit 1 (reserved) set", {"flags": 0x02}),
         ("flags-bit7", "reserved-nonzero", "9.6h", "flags bit 7 (reserved) set, bit 0 too", {"flags": 0x81}),
@@ -1005,7 +1005,7 @@ Header codes and the names used in `header` (spec 4.3 to 4.10):
 | `palette_kind` | 1: `grey`, 3: `rgb`, 4: `rgba` |
 | `compression` | 0: `none`, 1: `zlib`, 2: `lzma` (an .xz stream) |
 | `method` | 0: `unspecified`, 1: `kmeans`, 2: `gmm`, 3: `exact`, 4: `given` |
-| `colorspace` | 0: `unspecified`, 1: `rgb`, 2: `oklab`, 3: `lab` (CIELAB) |
+| `colorspace` | 0: `unspecified`, 1: `rgb`, 2: `oklab`, 3: `lab` (CIELAB), 4: `hsv` (the HSV cone) |
 | `dither` | flags bit 0: `true` when set |
 
 """
