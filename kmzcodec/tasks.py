@@ -128,6 +128,15 @@ def convert_file(task: Task) -> Outcome:
     return Outcome(task.source, task.output, CONVERTED, size, len(data))
 
 
+def convert_files(tasks: list[Task]) -> list[Outcome]:
+    """:func:`convert_file` for each of a few tasks: one Dask task for a group of files.
+
+    A re-run of the group (its worker died) finds the outputs its first attempt wrote and,
+    as for one file, counts them converted when they hold the same bytes.
+    """
+    return [convert_file(task) for task in tasks]
+
+
 def count_colors(task: Task) -> ColorCounts | Outcome:
     """One input's colour counts, for a palette shared by every file (the map step).
 

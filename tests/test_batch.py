@@ -333,3 +333,16 @@ def test_kmz_convert_shared_palette_and_fixed_palette(
         )
         == 2
     )
+
+
+def test_dask_groups_shrink_as_the_run_ends() -> None:
+    full = batch.DASK_FILES_PER_TASK
+    assert full > 1
+    assert batch.group_size(batch.DASK_LOOKAHEAD, False, 4) == full  # more to come: full groups
+    assert batch.group_size(3, False, 4) == full  # (what is ahead does not matter then)
+    sizes = []
+    left = 2 * full * 4 + 3  # the last files: groups get smaller, down to one file per task
+    while left:
+        sizes.append(batch.group_size(left, True, 4))
+        left -= sizes[-1]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == full and sizes[-1] == 1
