@@ -7,8 +7,10 @@ a side, of the corpus images), converted with kmzcodec.batch.convert (the work o
   -j 2    two worker processes
   dask    a LocalCluster of 2 worker processes, 1 thread each (started beforehand:
           its start-up is not counted)
-images/s = images / wall time of the convert call. Each engine writes a fresh folder;
-the -j 2 and Dask outputs are checked to be the bytes -j 1 wrote.
+images/s = images / wall time of the convert call, in a fresh process for each run (the
+imports before the clock; numba's first-call set-up and -j 2's worker start inside it,
+as in a ``kmz convert`` run). --rounds rounds (default 3) of the three engines in turn;
+medians reported. Every run's outputs are checked to be the bytes of the first.
 
 Memory: the parent's peak RSS (VmHWM of the process that plans and collects, Linux;
 worker processes are not counted) converting 100 and 1,000 small files, each run in
@@ -18,7 +20,7 @@ Goals (issue 14, on a 2-core machine): -j 2 >= 1.7x -j 1; Dask >= 0.9x -j 2;
 RSS ratio <= 1.2. Exit status 1 when one is missed.
 
 Run from the repository root:
-    python benchmarks/bench_batch.py                  # about two minutes on 2 cores
+    python benchmarks/bench_batch.py                  # about four minutes on 2 cores
     python benchmarks/bench_batch.py --images 40      # a quick look
 """
 
@@ -26,10 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _corpus  # noqa: E402
-
-from kmzcodec import batch  # noqa: E402
 
 COLORS = 64
 GOAL_J2 = 1.7
@@ -71,35 +72,73 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.kmz"))}
 
 
-def throughput(source: Path, work: Path, count: int) -> dict[str, float]:
+# One timed convert in a fresh process, as ``kmz convert`` runs: the imports are done before
+# the clock starts (at module level, so -j 2's forkserver inherits them, as it inherits the
+# kmz command's), numba's first-call set-up and the workers' start are inside it.
+TIMED_CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from kmzcodec import batch
+
+if __name__ == "__main__":
+    client = None
+    if {address!r}:
+        import distributed
+        client = distributed.Client({address!r})
+    start = time.perf_counter()
+    summary = batch.convert([{source!r}], {out!r}, colors={colors}, jobs={jobs}, client=client)
+    seconds = time.perf_counter() - start
+    assert summary.converted == {count} and not summary.failed, summary
+    print(json.dumps(seconds))
+"""
+
+
+def throughput(source: Path, work: Path, count: int, rounds: int) -> dict[str, float]:
+    """Median images/s of each engine over ``rounds`` rounds; a round runs -j 1, -j 2 and a
+    fresh LocalCluster in turn, so a change in the machine's load touches every engine. Each
+    run is a fresh process calling batch.convert once."""
     import distributed
 
-    rates: dict[str, float] = {}
-    outputs: dict[str, dict[str, bytes]] = {}
+    rates: dict[str, list[float]] = {"-j 1": [], "-j 2": [], "dask": []}
+    first: dict[str, bytes] | None = None
+    script = work / "timed_convert.py"
 
-    def timed(name: str, **engine: object) -> None:
-        out = work / name
-        start = time.perf_counter()
-        summary = batch.convert([source], out, colors=COLORS, **engine)  # type: ignore[arg-type]
-        seconds = time.perf_counter() - start
-        assert summary.converted == count and not summary.failed, summary
-        rates[name] = count / seconds
-        outputs[name] = snapshot(out)
-        print(f"  {name:6} {seconds:7.2f} s  {rates[name]:6.2f} images/s", flush=True)
+    def timed(name: str, jobs: int = 1, address: str = "") -> None:
+        nonlocal first
+        out = work / f"{name.replace(' ', '')}-{len(rates[name])}"
+        root = str(Path(__file__).resolve().parents[1])
+        script.write_text(
+            TIMED_CHILD.format(
+                root=root,
+                address=address,
+                source=str(source),
+                out=str(out),
+                colors=COLORS,
+                jobs=jobs,
+                count=count,
+            )
+        )
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+        seconds = json.loads(done.stdout.strip().splitlines()[-1])
+        rates[name].append(count / seconds)
+        print(f"  {name:6} {seconds:7.2f} s  {rates[name][-1]:6.2f} images/s", flush=True)
+        outputs = snapshot(out)
+        first = first or outputs
+        assert outputs == first, f"{name} wrote different bytes"
+        shutil.rmtree(out)
 
-    timed("-j 1", jobs=1)
-    timed("-j 2", jobs=2)
-    with (
-        distributed.LocalCluster(
+    for round_ in range(1, rounds + 1):
+        print(f" round {round_} of {rounds}")
+        timed("-j 1", jobs=1)
+        timed("-j 2", jobs=2)
+        with distributed.LocalCluster(  # started before the clock, as a running cluster; workers cold
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        timed("dask", client=client)
-    same = outputs["-j 2"] == outputs["-j 1"] == outputs["dask"]
-    print(f"  outputs identical across engines: {same}")
-    assert same, "engines wrote different bytes"
-    return rates
+        ) as cluster:
+            timed("dask", address=cluster.scheduler_address)
+    print("  outputs identical across engines and rounds: True")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    print("  medians: " + ", ".join(f"{name} {rate:.2f} images/s" for name, rate in medians.items()))
+    return medians
 
 
 # A fresh process per measurement: peak RSS is a high-water mark, it never goes down.
@@ -153,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-size", type=int, default=512, help="largest crop side (default: 512)")
     parser.add_argument("--small", type=int, nargs=2, default=[100, 1000], help="file counts for RSS")
     parser.add_argument("--corpus", default=None, help="corpus folder (default: ../shared/corpus)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three engines (median)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="kmz-bench-batch-") as temporary:
         work = Path(temporary)
@@ -161,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         pixels = make_crops(source, args.images, args.min_size, args.max_size, args.corpus)
         average = pixels / args.images / 1e3
         print(f"throughput: {args.images} crops, {average:.0f} kpx each on average, K={COLORS}")
-        rates = throughput(source, work, args.images)
+        rates = throughput(source, work, args.images, args.rounds)
         print(f"parent peak RSS (MB), {args.small[0]} vs {args.small[1]} files of 16x16 px:")
         rss: dict[str, tuple[float, float]] = {}
         for engine in ("-j 2", "dask"):
