@@ -1,0 +1,145 @@
+"""``compression="smallest"``: try the ways the format allows to store the rows, keep the smallest.
+
+A writer policy, not a stored code: the header records the compression that won
+(spec 7: none, zlib or lzma) and the width it packed at (spec 6), so every
+decoder reads the result. The pixels, the palette and its order are the same as
+with any other compression.
+
+What is tried, for each packing width ``container.candidate_bits`` allows (the
+minimum and the wider byte-friendly ones, or only the width asked for), in the
+fixed order of :data:`CANDIDATES` (a tie keeps the earlier one):
+
+- none (tiny images, where every stream's own overhead is larger than the gain);
+- zlib: libdeflate levels 6, 9 and 12 and zlib level 9 (one single-threaded stream);
+- lzma (.xz, no integrity check, the trailer's CRC covers the bytes): liblzma preset 6
+  (what ``compression="lzma"`` writes), and preset 9 extreme with the literal
+  coder's context bits (lc, lp, pb) set three ways: (3, 0, 2), liblzma's default;
+  (4, 0, 0), the previous index alone predicting the next, which suits palette
+  indices at 8 bits (they have no 2- or 4-byte structure); (0, 1, 1), for 16-bit
+  indices. The dictionary is the rows' length (4 KiB at least, 64 MiB at most: spec 7.3),
+  which compresses exactly as a larger one would and spares decoders the memory.
+
+Images of up to ``container.TRIAL_PIXELS`` pixels are compressed every way and
+the smallest stream is stored. Larger ones are first compressed every way on the
+writer's trial sample (bands of rows spread over the image); the candidates within
+:data:`FULL_MARGIN` of the sample's best, at most :data:`FULL_COUNT` of them, are
+then compressed in full (on up to two threads) and the smallest of those is stored.
+"""
+
+from __future__ import annotations
+
+import lzma
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitpack, threads
+from .format import Compression
+
+#: On a sample, candidates this close to the best (relative size) are compressed in full ...
+FULL_MARGIN = 0.02
+#: ... at most this many of them (the sample's best always is).
+FULL_COUNT = 3
+#: liblzma's smallest and the spec's largest dictionary (spec 7.3).
+MIN_DICTIONARY = 1 << 12
+MAX_DICTIONARY = 64 << 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way of storing packed rows: a compression and the engine settings behind it."""
+
+    compression: Compression
+    engine: str  # "none", "libdeflate", "zlib" or "xz"
+    level: int = 0
+    literal: tuple[int, int, int] = (3, 0, 2)  # xz: lc, lp, pb
+
+    @property
+    def label(self) -> str:
+        if self.engine == "xz":
+            lc, lp, pb = self.literal
+            return f"lzma preset {self.level} lc{lc} lp{lp} pb{pb}"
+        return self.engine if self.engine == "none" else f"{self.engine} {self.level}"
+
+
+_EXTREME = 9 | lzma.PRESET_EXTREME
+#: Every way tried, in the order that breaks ties (cheaper to decode first).
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate(Compression.NONE, "none"),
+    Candidate(Compression.ZLIB, "libdeflate", 6),
+    Candidate(Compression.ZLIB, "libdeflate", 9),
+    Candidate(Compression.ZLIB, "libdeflate", 12),
+    Candidate(Compression.ZLIB, "zlib", 9),
+    Candidate(Compression.LZMA, "xz", 6),
+    Candidate(Compression.LZMA, "xz", _EXTREME, (3, 0, 2)),
+    Candidate(Compression.LZMA, "xz", _EXTREME, (4, 0, 0)),
+    Candidate(Compression.LZMA, "xz", _EXTREME, (0, 1, 1)),
+)
+
+
+def compress(raw: bytes | memoryview, candidate: Candidate) -> bytes | memoryview:
+    """The stored data for ``raw`` (packed rows) made the candidate's way."""
+    if candidate.engine == "none":
+        return raw
+    if candidate.engine == "libdeflate":
+        import deflate as libdeflate  # imported here: only encoding needs it
+
+        return bytes(libdeflate.zlib_compress(raw, candidate.level))
+    if candidate.engine == "zlib":
+        return zlib.compress(raw, candidate.level)
+    lc, lp, pb = candidate.literal
+    dictionary = min(MAX_DICTIONARY, max(MIN_DICTIONARY, len(raw)))
+    chain = [{"id": lzma.FILTER_LZMA2, "preset": candidate.level, "dict_size": dictionary,
+              "lc": lc, "lp": lp, "pb": pb}]  # fmt: skip
+    return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=chain)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The winner: width, compression, the candidate that made it and its stored bytes."""
+
+    bits: int
+    candidate: Candidate
+    stored: bytes | memoryview
+
+    @property
+    def compression(self) -> Compression:
+        return self.candidate.compression
+
+
+def _all_ways(indices: np.ndarray, widths: list[int]) -> list[Stored]:
+    """Every (width, candidate), compressed, in tie-break order: width first, then CANDIDATES."""
+    made: list[Stored] = []
+    for bits in widths:
+        packed = bitpack.pack(indices, bits)
+        made.extend(Stored(bits, candidate, compress(packed, candidate)) for candidate in CANDIDATES)
+    return made
+
+
+def _smallest(made: list[Stored]) -> Stored:
+    return min(enumerate(made), key=lambda pair: (len(pair[1].stored), pair[0]))[1]
+
+
+def store(indices: np.ndarray, widths: list[int], sample: np.ndarray) -> Stored:
+    """The smallest way found to store ``indices`` (see the module's docstring for what is tried).
+
+    ``sample`` is the writer's trial sample of the image (the image itself when it is small).
+    """
+    if sample.shape == indices.shape:
+        return _smallest(_all_ways(indices, widths))
+    trial = _all_ways(sample, widths)
+    order = sorted(range(len(trial)), key=lambda number: (len(trial[number].stored), number))
+    limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
+    chosen = sorted(number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit)
+
+    def full(number: int) -> Stored:
+        way = trial[number]
+        return Stored(way.bits, way.candidate, compress(bitpack.pack(indices, way.bits), way.candidate))
+
+    workers = min(len(chosen), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            return _smallest(list(pool.map(full, chosen)))
+    return _smallest([full(number) for number in chosen])
