@@ -436,7 +436,9 @@ def write(
     ``bits_per_index=None`` lets the writer try the minimum and wider byte-friendly
     packings on a sample and keep the one that compresses best. ``compression="smallest"``
     tries every compression and setting of :mod:`kmzcodec.smallest` and keeps the smallest
-    (``level`` does not apply to it); the header records the one that won.
+    (``level`` does not apply to it); the header records the one that won. With it, a
+    palette the encoder chose (``method`` kmeans, gmm or exact) may be stored in another
+    order, the indices following: the same pixels.
     """
     codec, level = options.check_compression(compression), options.check_level(level)
     options.check_level_applies(codec, level)
@@ -464,8 +466,12 @@ def write(
     stored: bytes | bytearray | memoryview | None
     if not isinstance(codec, Compression):  # options.SMALLEST: a policy, not a stored code
         widths = [bits_per_index] if bits_per_index is not None else _candidate_bits(colors)
-        best = smallest.store(indices, widths, _trial_sample(indices))
+        # Only a palette the encoder chose may change its order: a given one is kept as it is.
+        reorder = method in (Method.KMEANS, Method.GMM, Method.EXACT)
+        best = smallest.store(indices, colors, widths, _trial_sample(indices), reorder=reorder)
         bits, codec, stored = best.bits, best.compression, best.stored
+        if best.order is not None:
+            palette = palette[best.order]
     else:
         packing = _choose_packing(indices, colors, codec, level, bits_per_index)
         bits, stored = packing.bits, packing.stored

@@ -2,8 +2,9 @@
 
 A writer policy, not a stored code: the header records the compression that won
 (spec 7: none, zlib or lzma) and the width it packed at (spec 6), so every
-decoder reads the result. The pixels, the palette and its order are the same as
-with any other compression.
+decoder reads the result. The pixels are the same as with any other compression;
+the palette's entries too, and their order unless the writer may reorder them
+(``reorder``: palettes the encoder chose itself, see below).
 
 What is tried, for each packing width ``container.candidate_bits`` allows (the
 minimum and the wider byte-friendly ones, or only the width asked for), in the
@@ -18,6 +19,13 @@ fixed order of :data:`CANDIDATES` (a tie keeps the earlier one):
   indices at 8 bits (they have no 2- or 4-byte structure); (0, 1, 1), for 16-bit
   indices. The dictionary is the rows' length (4 KiB at least, 64 MiB at most: spec 7.3),
   which compresses exactly as a larger one would and spares decoders the memory.
+
+With ``reorder`` (K <= :data:`REORDER_MAX_COLORS`), every candidate is also tried with
+the palette in a second order, :func:`neighbour_order`: entries that are often next
+to each other (left-right and up-down) placed close together, so that lzma's literal
+context (the previous index's high bits) predicts more of the next index. It saves
+0.5-3.5 % on most photographs at K = 256 and loses on some graphics, hence a candidate,
+tried after the palette's own order.
 
 Images of up to ``container.TRIAL_PIXELS`` pixels are compressed every way and
 the smallest stream is stored. Larger ones are first compressed every way on the
@@ -42,6 +50,8 @@ from .format import Compression
 FULL_MARGIN = 0.02
 #: ... at most this many of them (the sample's best always is).
 FULL_COUNT = 3
+#: Palettes of at most this many entries may be reordered (the neighbour table is K x K).
+REORDER_MAX_COLORS = 256
 #: liblzma's smallest and the spec's largest dictionary (spec 7.3).
 MIN_DICTIONARY = 1 << 12
 MAX_DICTIONARY = 64 << 20
@@ -103,18 +113,65 @@ class Stored:
     bits: int
     candidate: Candidate
     stored: bytes | memoryview
+    order: np.ndarray | None = None  # palette[order] is the palette stored; None: as given
 
     @property
     def compression(self) -> Compression:
         return self.candidate.compression
 
 
-def _all_ways(indices: np.ndarray, widths: list[int]) -> list[Stored]:
-    """Every (width, candidate), compressed, in tie-break order: width first, then CANDIDATES."""
+def neighbour_order(indices: np.ndarray, colors: int) -> np.ndarray:
+    """A palette order (a permutation of range(colors)) that keeps often-adjacent entries close.
+
+    Counts, over ``indices``, how often each pair of entries are left-right or up-down
+    neighbours, then grows a chain from the most frequent entry: at each step the unplaced
+    entry that is most often next to one of the chain's two ends joins that end (ties:
+    the right end, then the lower entry). Deterministic.
+    """
+    flat = np.ascontiguousarray(indices, dtype=np.int64)
+    left, right = flat[:, :-1].ravel(), flat[:, 1:].ravel()
+    above, below = flat[:-1, :].ravel(), flat[1:, :].ravel()
+    pairs = np.bincount(np.concatenate([left * colors + right, above * colors + below]), minlength=colors**2)
+    together = pairs.reshape(colors, colors)
+    together = together + together.T
+    np.fill_diagonal(together, 0)
+    placed = np.zeros(colors, dtype=bool)
+    first = int(np.argmax(np.bincount(flat.ravel(), minlength=colors)))
+    placed[first] = True
+    chain, ends = [first], [first, first]
+    heads: list[int] = []
+    while len(heads) + len(chain) < colors:
+        at_left = np.where(placed, -1, together[ends[0]])
+        at_right = np.where(placed, -1, together[ends[1]])
+        grow_left, grow_right = int(np.argmax(at_left)), int(np.argmax(at_right))
+        if at_right[grow_right] >= at_left[grow_left]:
+            chain.append(grow_right)
+            placed[grow_right], ends[1] = True, grow_right
+        else:
+            heads.append(grow_left)
+            placed[grow_left], ends[0] = True, grow_left
+    return np.array(heads[::-1] + chain, dtype=np.int64)
+
+
+def _reordered(indices: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """The indices into palette[order]."""
+    if order is None:
+        return indices
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return inverse.astype(indices.dtype)[indices]
+
+
+def _all_ways(indices: np.ndarray, widths: list[int], orders: list[np.ndarray | None]) -> list[Stored]:
+    """Every (order, width, candidate), compressed, in tie-break order: order, width, CANDIDATES."""
     made: list[Stored] = []
-    for bits in widths:
-        packed = bitpack.pack(indices, bits)
-        made.extend(Stored(bits, candidate, compress(packed, candidate)) for candidate in CANDIDATES)
+    for order in orders:
+        moved = _reordered(indices, order)
+        for bits in widths:
+            packed = bitpack.pack(moved, bits)
+            made.extend(
+                Stored(bits, candidate, compress(packed, candidate), order) for candidate in CANDIDATES
+            )
     return made
 
 
@@ -122,21 +179,28 @@ def _smallest(made: list[Stored]) -> Stored:
     return min(enumerate(made), key=lambda pair: (len(pair[1].stored), pair[0]))[1]
 
 
-def store(indices: np.ndarray, widths: list[int], sample: np.ndarray) -> Stored:
+def store(
+    indices: np.ndarray, colors: int, widths: list[int], sample: np.ndarray, *, reorder: bool
+) -> Stored:
     """The smallest way found to store ``indices`` (see the module's docstring for what is tried).
 
-    ``sample`` is the writer's trial sample of the image (the image itself when it is small).
+    ``sample`` is the writer's trial sample of the image (the image itself when it is small);
+    ``reorder`` allows a palette order other than the one given (the result's ``order``).
     """
+    orders: list[np.ndarray | None] = [None]
+    if reorder and 2 < colors <= REORDER_MAX_COLORS:
+        orders.append(neighbour_order(sample, colors))
     if sample.shape == indices.shape:
-        return _smallest(_all_ways(indices, widths))
-    trial = _all_ways(sample, widths)
+        return _smallest(_all_ways(indices, widths, orders))
+    trial = _all_ways(sample, widths, orders)
     order = sorted(range(len(trial)), key=lambda number: (len(trial[number].stored), number))
     limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
     chosen = sorted(number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit)
 
     def full(number: int) -> Stored:
         way = trial[number]
-        return Stored(way.bits, way.candidate, compress(bitpack.pack(indices, way.bits), way.candidate))
+        packed = bitpack.pack(_reordered(indices, way.order), way.bits)
+        return Stored(way.bits, way.candidate, compress(packed, way.candidate), way.order)
 
     workers = min(len(chosen), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
     if workers > 1:

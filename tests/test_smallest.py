@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 import kmzcodec
 from kmzcodec import cli, container, options, smallest
 from kmzcodec.encoder import encode_details
-from kmzcodec.format import Compression, min_bits
+from kmzcodec.format import Compression, Method, min_bits
 
 
 def graphic(width: int = 96, height: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -125,3 +125,35 @@ def test_encode_plugin_and_cli(tmp_path: Path) -> None:
     image.save(source)
     assert cli.main(["encode", str(source), "-k", "8", "--compression", "smallest"]) == 0
     assert source.with_suffix(".kmz").read_bytes() == data
+
+
+def test_the_encoders_own_palette_may_be_reordered_a_given_one_never(rng: np.random.Generator) -> None:
+    palette, indices = noisy(rng, (60, 80), 64)
+    rgb = palette[indices]
+    kept = container.write(palette, indices, compression="smallest")
+    moved = container.write(palette, indices, compression="smallest", method=Method.KMEANS)
+    assert len(moved) <= len(kept)
+    for data in (kept, moved):
+        np.testing.assert_array_equal(np.asarray(kmzcodec.decode(data).convert("RGB")), rgb)
+    stored = np.asarray(kmzcodec.decode(kept).getpalette()).reshape(-1, 3)[:64]
+    np.testing.assert_array_equal(stored, palette)  # method unspecified: the caller's order
+    given = container.write(palette, indices, compression="smallest", method=Method.GIVEN)
+    assert given[container.HEADER_SIZE :] == kept[container.HEADER_SIZE :]  # the header's method differs
+
+
+def test_a_given_palette_keeps_its_order_through_encode() -> None:
+    image = Image.linear_gradient("L").convert("RGB").resize((64, 64))
+    entries = np.array([[255, 255, 255], [0, 0, 0], [128, 128, 128], [64, 64, 64]], np.uint8)
+    decoded = kmzcodec.decode(kmzcodec.encode(image, palette=entries, compression="smallest"))
+    np.testing.assert_array_equal(np.asarray(decoded.getpalette()).reshape(-1, 3)[:4], entries)
+
+
+def test_neighbour_order_is_a_permutation_that_groups_neighbours() -> None:
+    # Entries 0, 5, 9 touch each other, as do 1, 2, 7; the two groups never touch.
+    indices = np.array([[0, 5, 9, 0, 5, 9], [5, 9, 0, 5, 9, 0], [1, 2, 7, 1, 2, 7], [2, 7, 1, 2, 7, 1]] * 3)
+    order = smallest.neighbour_order(indices, 10)
+    assert sorted(order.tolist()) == list(range(10))
+    position = {entry: place for place, entry in enumerate(order.tolist())}
+    for group in ((0, 5, 9), (1, 2, 7)):
+        places = sorted(position[entry] for entry in group)
+        assert places[-1] - places[0] == 2, order  # each group is contiguous
