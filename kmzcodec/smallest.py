@@ -30,8 +30,10 @@ tried after the palette's own order.
 Images of up to ``container.TRIAL_PIXELS`` pixels are compressed every way and
 the smallest stream is stored. Larger ones are first compressed every way on the
 writer's trial sample (bands of rows spread over the image); the candidates within
-:data:`FULL_MARGIN` of the sample's best, at most :data:`FULL_COUNT` of them, are
-then compressed in full (on up to two threads) and the smallest of those is stored.
+:data:`FULL_MARGIN` of the sample's best, at most :data:`FULL_COUNT` of them, and the
+best of each compression (none, zlib, lzma) on the sample, are then compressed in full
+(on up to two threads) and the smallest of those is stored. (A sample can rank zlib above
+lzma where the whole image, with its longer matches, ranks them the other way.)
 """
 
 from __future__ import annotations
@@ -195,15 +197,18 @@ def store(
     trial = _all_ways(sample, widths, orders)
     order = sorted(range(len(trial)), key=lambda number: (len(trial[number].stored), number))
     limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
-    chosen = sorted(number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit)
+    chosen = {number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit}
+    for compression in Compression:  # and each compression's best: the sample may rank them wrongly
+        chosen.add(next(number for number in order if trial[number].compression is compression))
 
     def full(number: int) -> Stored:
         way = trial[number]
         packed = bitpack.pack(_reordered(indices, way.order), way.bits)
         return Stored(way.bits, way.candidate, compress(packed, way.candidate), way.order)
 
-    workers = min(len(chosen), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
+    numbers = sorted(chosen)  # tie-break order
+    workers = min(len(numbers), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            return _smallest(list(pool.map(full, chosen)))
-    return _smallest([full(number) for number in chosen])
+            return _smallest(list(pool.map(full, numbers)))
+    return _smallest([full(number) for number in numbers])
