@@ -72,7 +72,8 @@ class Candidate:
     def label(self) -> str:
         if self.engine == "xz":
             lc, lp, pb = self.literal
-            return f"lzma preset {self.level} lc{lc} lp{lp} pb{pb}"
+            preset = f"{self.level & 0xFF}e" if self.level & lzma.PRESET_EXTREME else str(self.level)
+            return f"lzma preset {preset} lc{lc} lp{lp} pb{pb}"
         return self.engine if self.engine == "none" else f"{self.engine} {self.level}"
 
 
