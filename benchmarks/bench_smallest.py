@@ -76,8 +76,8 @@ def _line_chart(rng: np.random.Generator) -> Image.Image:
         walk = np.cumsum(rng.normal(0, 12, 60)) + 300 + 80 * series
         points = [(100 + i * 21, float(np.clip(820 - v, 100, 810))) for i, v in enumerate(walk)]
         draw.line(points, fill=colour, width=3)
-        for x, y in points[::6]:
-            draw.ellipse((x - 5, y - 5, x + 5, y + 5), fill=colour)
+        for across, down in points[::6]:
+            draw.ellipse((across - 5, down - 5, across + 5, down + 5), fill=colour)
         draw.rectangle((1150, 110 + 34 * series, 1175, 130 + 34 * series), fill=colour)
         draw.text((1185, 108 + 34 * series), f"series {series + 1}", fill="black", font=_font(20))
     draw.text((500, 30), "Quarterly throughput", fill="black", font=_font(32))
