@@ -31,7 +31,8 @@ Images of up to ``container.TRIAL_PIXELS`` pixels are compressed every way and
 the smallest stream is stored. Larger ones are first compressed every way on the
 writer's trial sample (bands of rows spread over the image); the candidates within
 :data:`FULL_MARGIN` of the sample's best, at most :data:`FULL_COUNT` of them, and the
-best of each compression (none, zlib, lzma) on the sample, are then compressed in full
+best of each compression (none, zlib, lzma) on the sample if within :data:`FAMILY_MARGIN`
+of the sample's best, are then compressed in full
 (on up to two threads) and the smallest of those is stored. (A sample can rank zlib above
 lzma where the whole image, with its longer matches, ranks them the other way.)
 """
@@ -50,8 +51,10 @@ from .format import Compression
 
 #: On a sample, candidates this close to the best (relative size) are compressed in full ...
 FULL_MARGIN = 0.02
-#: ... at most this many of them (the sample's best always is).
+#: ... at most this many of them (the sample's best always is); and each compression's best
+#: on the sample if it is this close to the best.
 FULL_COUNT = 3
+FAMILY_MARGIN = 0.10
 #: Palettes of at most this many entries may be reordered (the neighbour table is K x K).
 REORDER_MAX_COLORS = 256
 #: liblzma's smallest and the spec's largest dictionary (spec 7.3).
@@ -199,8 +202,11 @@ def store(
     order = sorted(range(len(trial)), key=lambda number: (len(trial[number].stored), number))
     limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
     chosen = {number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit}
+    family_limit = len(trial[order[0]].stored) * (1 + FAMILY_MARGIN)
     for compression in Compression:  # and each compression's best: the sample may rank them wrongly
-        chosen.add(next(number for number in order if trial[number].compression is compression))
+        best = next(number for number in order if trial[number].compression is compression)
+        if len(trial[best].stored) <= family_limit:
+            chosen.add(best)
 
     def full(number: int) -> Stored:
         way = trial[number]
