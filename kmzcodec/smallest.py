@@ -6,19 +6,20 @@ decoder reads the result. The pixels are the same as with any other compression;
 the palette's entries too, and their order unless the writer may reorder them
 (``reorder``: palettes the encoder chose itself, see below).
 
-What is tried, for each packing width ``container.candidate_bits`` allows (the
-minimum and the wider byte-friendly ones, or only the width asked for), in the
+What is tried, for each packing width the writer's trial considers
+(``container._candidate_bits``: the minimum and the wider byte-friendly ones; or only
+the width asked for), in the
 fixed order of :data:`CANDIDATES` (a tie keeps the earlier one):
 
 - none (tiny images, where every stream's own overhead is larger than the gain);
 - zlib: libdeflate levels 6, 9 and 12 and zlib level 9 (one single-threaded stream);
 - lzma (.xz, no integrity check, the trailer's CRC covers the bytes): liblzma preset 6
-  (what ``compression="lzma"`` writes), and preset 9 extreme with the literal
+  (the settings of ``compression="lzma"``), and preset 9 extreme with the literal
   coder's context bits (lc, lp, pb) set three ways: (3, 0, 2), liblzma's default;
   (4, 0, 0), the previous index alone predicting the next, which suits palette
   indices at 8 bits (they have no 2- or 4-byte structure); (0, 1, 1), for 16-bit
   indices. The dictionary is the rows' length (4 KiB at least, 64 MiB at most: spec 7.3),
-  which compresses exactly as a larger one would and spares decoders the memory.
+  as the xz tool does: a larger one would find no more matches, and it spares decoders memory.
 
 With ``reorder`` (K <= :data:`REORDER_MAX_COLORS`), every candidate is also tried with
 the palette in a second order, :func:`neighbour_order`: entries that are often next
