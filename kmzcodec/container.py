@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitpack, deflate, options, xzscan
+from . import bitpack, deflate, options, smallest, xzscan
 from .errors import KmzError
 from .format import (
     DEFAULT_MAX_PIXELS,
@@ -415,7 +415,7 @@ def _informational(kind: type, value: object, what: str):  # type: ignore[no-unt
     return _enum(kind, int(value), what, "bad-option")
 
 
-def parse_compression(value: object) -> Compression:
+def parse_compression(value: object) -> Compression | options.Smallest:
     """A compression name (options.COMPRESSIONS) or Compression member, or KmzError "bad-option"."""
     return options.check_compression(value)
 
@@ -434,9 +434,14 @@ def write(
     """Serialise a palette (K x 1, 3 or 4 uint8) and a (height, width) index array.
 
     ``bits_per_index=None`` lets the writer try the minimum and wider byte-friendly
-    packings on a sample and keep the one that compresses best.
+    packings on a sample and keep the one that compresses best. ``compression="smallest"``
+    tries every compression and setting of :mod:`kmzcodec.smallest` and keeps the smallest
+    (``level`` does not apply to it); the header records the one that won. With it, a
+    palette the encoder chose (``method`` kmeans, gmm or exact) may be stored in another
+    order, the indices following: the same pixels.
     """
     codec, level = options.check_compression(compression), options.check_level(level)
+    options.check_level_applies(codec, level)
     palette = np.asarray(palette)
     if palette.ndim == 1:
         palette = palette[:, None]
@@ -458,11 +463,21 @@ def write(
         _informational(Method, method, "method"),
         _informational(ColorSpace, colorspace, "colorspace"),
     )
-    packing = _choose_packing(indices, colors, codec, level, bits_per_index)
-    stored = packing.stored
-    if stored is None:
-        stored = _compress(bitpack.pack(indices, packing.bits), codec, packing.effort)
-    header = Header(width, height, PaletteKind(palette.shape[1]), colors, packing.bits,
+    stored: bytes | bytearray | memoryview | None
+    if not isinstance(codec, Compression):  # options.SMALLEST: a policy, not a stored code
+        widths = [bits_per_index] if bits_per_index is not None else _candidate_bits(colors)
+        # Only a palette the encoder chose may change its order: a given one is kept as it is.
+        reorder = method in (Method.KMEANS, Method.GMM, Method.EXACT)
+        best = smallest.store(indices, colors, widths, _trial_sample(indices), reorder=reorder)
+        bits, codec, stored = best.bits, best.compression, best.stored
+        if best.order is not None:
+            palette = palette[best.order]
+    else:
+        packing = _choose_packing(indices, colors, codec, level, bits_per_index)
+        bits, stored = packing.bits, packing.stored
+        if stored is None:
+            stored = _compress(bitpack.pack(indices, bits), codec, packing.effort)
+    header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits,
                     codec, len(stored), method, colorspace, dithered)  # fmt: skip
     palette_bytes = np.ascontiguousarray(palette).tobytes()
     trailer = data_crc(palette_bytes, stored).to_bytes(4, "little")

@@ -28,8 +28,13 @@ if TYPE_CHECKING:
 METHODS: tuple[str, ...] = ("kmeans", "gmm")
 #: Colour spaces the clustering may run in (``encode(colorspace=...)``).
 COLORSPACES: tuple[str, ...] = SPACES
-#: Ways of storing the index rows (``encode(compression=...)``), the default first.
-COMPRESSIONS: tuple[str, ...] = ("zlib", "lzma", "none")
+#: ``compression="smallest"``: a writer policy, not a stored code. The writer tries the
+#: stored compressions and settings of kmzcodec.smallest and the header records the winner.
+SMALLEST: Literal["smallest"] = "smallest"
+Smallest = Literal["smallest"]
+#: Ways of storing the index rows (``encode(compression=...)``), the default first: every
+#: stored compression (format.Compression), then the policy that picks among them.
+COMPRESSIONS: tuple[str, ...] = ("zlib", "lzma", "none", SMALLEST)
 #: A Gaussian mixture of more components than this is not worth fitting.
 GMM_MAX_COLORS = 256
 #: Floyd-Steinberg dithering goes through Pillow's remapper, which takes 256 entries at most.
@@ -45,7 +50,7 @@ QUALITIES = range(DEFAULT_QUALITY + 1)
 #: Seeds the quantizer's random generators take.
 SEED_LIMIT = 2**32
 
-assert set(COMPRESSIONS) == {c.label for c in Compression}
+assert set(COMPRESSIONS) == {c.label for c in Compression} | {SMALLEST}
 #: Every colour space has a header code (spec 4.10), for the encoder to record.
 assert set(COLORSPACES) <= {c.label for c in ColorSpace}
 
@@ -79,10 +84,12 @@ def check_colorspace(value: object) -> str:
     return _choice(value, "colorspace", COLORSPACES)
 
 
-def check_compression(value: object) -> Compression:
+def check_compression(value: object) -> Compression | Smallest:
     """A name from COMPRESSIONS or a :class:`~kmzcodec.format.Compression` member (not a bare code)."""
     if isinstance(value, Compression):
         return value
+    if value == SMALLEST:
+        return SMALLEST
     if isinstance(value, str) and value in COMPRESSIONS:
         return Compression[value.upper()]
     raise _fail(f"compression must be one of {', '.join(COMPRESSIONS)}, not {value!r}")
@@ -94,6 +101,12 @@ def check_level(value: object) -> int | None:
     if not _is_int(value) or int(value) not in LEVELS:
         raise _fail(f"level must be an integer from 0 to 9 or None, not {value!r}")
     return int(value)
+
+
+def check_level_applies(compression: Compression | Smallest, level: int | None) -> None:
+    """``level`` sets one compression's effort: "smallest" tries its own (kmzcodec.smallest)."""
+    if compression == SMALLEST and level is not None:
+        raise _fail(f"level={level} does not apply to compression='smallest', which tries its own levels")
 
 
 def check_bits_per_index(value: object, colors: int | None = None) -> int | None:
@@ -247,7 +260,7 @@ class Checked:
     colorspace: str
     dither: float  # strength 0..1; 0: none
     seed: int
-    compression: Compression
+    compression: Compression | Smallest
     level: int | None
     bits_per_index: int | None
     min_psnr: float | None
@@ -308,6 +321,7 @@ def check_encode(
         quality=check_quality(quality),
         min_ssimulacra2=check_min_ssimulacra2(min_ssimulacra2),
     )
+    check_level_applies(checked.compression, checked.level)
     if checked.dither and checked.quality != DEFAULT_QUALITY:
         raise _fail(f"quality={checked.quality} works without dithering for now: quality=100 or no dither")
     if checked.palette is not None:

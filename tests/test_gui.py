@@ -452,3 +452,9 @@ def test_zoom_split_and_chart_pick(page: Any) -> None:
     page.locator("#chart circle").first.dispatch_event("click")  # K = 2, the chart's first point
     assert shown(page) == before + 1
     assert numbers(page)["k"] == "2"
+
+
+def test_the_page_offers_only_compressions_kmzjs_shows(server: gui.Running) -> None:
+    status, _, body = request(server, "/api/state", headers={"X-Kmz-Token": server.app.token})
+    offered = json.loads(body)["options"]["compressions"]
+    assert status == 200 and offered == ["zlib", "none"]  # lzma (and "smallest", which picks it) left out

@@ -31,7 +31,10 @@ TABLE: dict[str, tuple[list[Any], list[Any]]] = {
     "colorspace": ([None, 3, b"rgb"], ["hsl", "HSV", "RGB"]),
     "dither": (["yes", None, [1], b"1"], [{"colors": 300, "dither": True}, -0.1, 1.5, math.nan, 2]),
     "seed": (["1", 1.0, True, None], [-1, 2**32, np.int64(-5)]),
-    "compression": ([None, 1.5, 1, b"zlib", Compression], ["gzip", "ZLIB", ""]),
+    "compression": (
+        [None, 1.5, 1, b"zlib", Compression],
+        ["gzip", "ZLIB", "", "Smallest", {"compression": "smallest", "level": 9}],
+    ),
     "level": (["9", 6.5, True], [10, -1, np.int8(-1)]),
     "bits_per_index": (["8", 8.0, True], [0, 17]),
     "min_psnr": (["high", True, [30]], [math.nan, math.inf, -math.inf]),

@@ -215,7 +215,8 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         "--compression",
         choices=COMPRESSIONS,
         default=ENCODER_DEFAULTS["compression"],
-        help="how the index data is compressed (default: %(default)s)",
+        help="how the index data is compressed; smallest tries none, zlib and lzma at several "
+        "settings and widths and keeps the smallest file, slower (default: %(default)s)",
     )
     group.add_argument(
         "--level",
@@ -224,7 +225,8 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="0-9",
         help=f"zlib compression level (default: libdeflate {container.FAST_LIBDEFLATE_LEVEL}, "
         f"libdeflate {container.STRONG_LIBDEFLATE_LEVEL} or zlib {container.THOROUGH_ZLIB_LEVEL}, "
-        f"as a trial on a sample shows each pays; preset {container.DEFAULT_LZMA_PRESET} for lzma)",
+        f"as a trial on a sample shows each pays; preset {container.DEFAULT_LZMA_PRESET} for lzma; "
+        "not with smallest)",
     )
     group.add_argument(
         "--seed",

@@ -86,6 +86,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+#: The compressions the page offers: the ones kmz.js decodes (it leaves lzma out, spec 7.5,
+#: and "smallest" nearly always picks lzma), since the page shows each result through kmz.js.
+PAGE_COMPRESSIONS = tuple(name for name in COMPRESSIONS if name in ("zlib", "none"))
+
 
 class HttpError(Exception):
     def __init__(self, status: HTTPStatus, message: str, reason: str) -> None:
@@ -166,7 +170,7 @@ class App:
             "options": {
                 "methods": METHODS,
                 "colorspaces": COLORSPACES,
-                "compressions": COMPRESSIONS,
+                "compressions": PAGE_COMPRESSIONS,
                 "max_k": jobs.SLIDER_MAX_COLORS,
                 "targets": list(jobs.TARGETS),
             },

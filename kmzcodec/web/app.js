@@ -20,7 +20,7 @@ const DEFAULT_K = 16;
 const TARGET_DEFAULTS = { psnr: 35, ssim: 0.95, ssimulacra2: 70 }; // bytes: a tenth of the file
 const LABELS = {
   kmeans: "k-means", gmm: "Gaussian mixture", rgb: "RGB", oklab: "Oklab", lab: "CIELAB", hsv: "HSV (cone)",
-  zlib: "zlib", lzma: "lzma (.xz)", none: "none",
+  zlib: "zlib", lzma: "lzma (.xz)", none: "none", smallest: "smallest (tries each)",
 };
 const CLIENT = Math.random().toString(36).slice(2); // names this page load: generations restart at 1
 const RETRIES = 3; // a current request superseded by someone else's (another tab) is sent again

@@ -1,0 +1,222 @@
+"""``compression="smallest"``: try the ways the format allows to store the rows, keep the smallest.
+
+A writer policy, not a stored code: the header records the compression that won
+(spec 7: none, zlib or lzma) and the width it packed at (spec 6), so every
+decoder reads the result. The pixels are the same as with any other compression;
+the palette's entries too, and their order unless the writer may reorder them
+(``reorder``: palettes the encoder chose itself, see below).
+
+What is tried, for each packing width the writer's trial considers
+(``container._candidate_bits``: the minimum and the wider byte-friendly ones; or only
+the width asked for), in the
+fixed order of :data:`CANDIDATES` (a tie keeps the earlier one):
+
+- none (tiny images, where every stream's own overhead is larger than the gain);
+- zlib: libdeflate levels 6, 9 and 12 and zlib level 9 (one single-threaded stream);
+- lzma (.xz, no integrity check, the trailer's CRC covers the bytes): liblzma preset 6
+  (the settings of ``compression="lzma"``), and preset 9 extreme with the literal
+  coder's context bits (lc, lp, pb) set three ways: (3, 0, 2), liblzma's default;
+  (4, 0, 0), the previous index alone predicting the next, which suits palette
+  indices at 8 bits (they have no 2- or 4-byte structure); (0, 1, 1), for 16-bit
+  indices. The dictionary is the rows' length (4 KiB at least, 64 MiB at most: spec 7.3),
+  as the xz tool does: a larger one would find no more matches, and it spares decoders memory.
+
+With ``reorder`` (K <= :data:`REORDER_MAX_COLORS`), every candidate is also tried with
+the palette in a second order, :func:`neighbour_order`: entries that are often next
+to each other (left-right and up-down) placed close together, so that lzma's literal
+context (the previous index's high bits) predicts more of the next index. It saves
+0.5-3.5 % on most photographs at K = 256 and loses on some graphics, hence a candidate,
+tried after the palette's own order.
+
+Images of up to ``container.TRIAL_PIXELS`` pixels are compressed every way and
+the smallest stream is stored. Larger ones are first compressed every way on the
+writer's trial sample (bands of rows spread over the image); the candidates within
+:data:`FULL_MARGIN` of the sample's best, at most :data:`FULL_COUNT` of them, and the
+best of each compression (none, zlib, lzma) on the sample if within :data:`FAMILY_MARGIN`
+of the sample's best, are then compressed in full
+(on up to two threads) and the smallest of those is stored. (A sample can rank zlib above
+lzma where the whole image, with its longer matches, ranks them the other way.)
+"""
+
+from __future__ import annotations
+
+import lzma
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitpack, threads
+from .format import Compression
+
+#: On a sample, candidates this close to the best (relative size) are compressed in full ...
+FULL_MARGIN = 0.02
+#: ... at most this many of them (the sample's best always is); and each compression's best
+#: on the sample if it is this close to the best.
+FULL_COUNT = 3
+FAMILY_MARGIN = 0.10
+#: Palettes of at most this many entries may be reordered (the neighbour table is K x K).
+REORDER_MAX_COLORS = 256
+#: liblzma's smallest and the spec's largest dictionary (spec 7.3).
+MIN_DICTIONARY = 1 << 12
+MAX_DICTIONARY = 64 << 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way of storing packed rows: a compression and the engine settings behind it."""
+
+    compression: Compression
+    engine: str  # "none", "libdeflate", "zlib" or "xz"
+    level: int = 0
+    literal: tuple[int, int, int] = (3, 0, 2)  # xz: lc, lp, pb
+
+    @property
+    def label(self) -> str:
+        if self.engine == "xz":
+            lc, lp, pb = self.literal
+            preset = f"{self.level & 0xFF}e" if self.level & lzma.PRESET_EXTREME else str(self.level)
+            return f"lzma preset {preset} lc{lc} lp{lp} pb{pb}"
+        return self.engine if self.engine == "none" else f"{self.engine} {self.level}"
+
+
+_EXTREME = 9 | lzma.PRESET_EXTREME
+#: Every way tried, in the order that breaks ties (cheaper to decode first).
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate(Compression.NONE, "none"),
+    Candidate(Compression.ZLIB, "libdeflate", 6),
+    Candidate(Compression.ZLIB, "libdeflate", 9),
+    Candidate(Compression.ZLIB, "libdeflate", 12),
+    Candidate(Compression.ZLIB, "zlib", 9),
+    Candidate(Compression.LZMA, "xz", 6),
+    Candidate(Compression.LZMA, "xz", _EXTREME, (3, 0, 2)),
+    Candidate(Compression.LZMA, "xz", _EXTREME, (4, 0, 0)),
+    Candidate(Compression.LZMA, "xz", _EXTREME, (0, 1, 1)),
+)
+
+
+def compress(raw: bytes | memoryview, candidate: Candidate) -> bytes | memoryview:
+    """The stored data for ``raw`` (packed rows) made the candidate's way."""
+    if candidate.engine == "none":
+        return raw
+    if candidate.engine == "libdeflate":
+        import deflate as libdeflate  # imported here: only encoding needs it
+
+        return bytes(libdeflate.zlib_compress(raw, candidate.level))
+    if candidate.engine == "zlib":
+        return zlib.compress(raw, candidate.level)
+    lc, lp, pb = candidate.literal
+    dictionary = min(MAX_DICTIONARY, max(MIN_DICTIONARY, len(raw)))
+    chain = [{"id": lzma.FILTER_LZMA2, "preset": candidate.level, "dict_size": dictionary,
+              "lc": lc, "lp": lp, "pb": pb}]  # fmt: skip
+    return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=chain)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The winner: width, compression, the candidate that made it and its stored bytes."""
+
+    bits: int
+    candidate: Candidate
+    stored: bytes | memoryview
+    order: np.ndarray | None = None  # palette[order] is the palette stored; None: as given
+
+    @property
+    def compression(self) -> Compression:
+        return self.candidate.compression
+
+
+def neighbour_order(indices: np.ndarray, colors: int) -> np.ndarray:
+    """A palette order (a permutation of range(colors)) that keeps often-adjacent entries close.
+
+    Counts, over ``indices``, how often each pair of entries are left-right or up-down
+    neighbours, then grows a chain from the most frequent entry: at each step the unplaced
+    entry that is most often next to one of the chain's two ends joins that end (ties:
+    the right end, then the lower entry). Deterministic.
+    """
+    flat = np.ascontiguousarray(indices, dtype=np.int64)
+    left, right = flat[:, :-1].ravel(), flat[:, 1:].ravel()
+    above, below = flat[:-1, :].ravel(), flat[1:, :].ravel()
+    pairs = np.bincount(np.concatenate([left * colors + right, above * colors + below]), minlength=colors**2)
+    together = pairs.reshape(colors, colors)
+    together = together + together.T
+    np.fill_diagonal(together, 0)
+    placed = np.zeros(colors, dtype=bool)
+    first = int(np.argmax(np.bincount(flat.ravel(), minlength=colors)))
+    placed[first] = True
+    chain, ends = [first], [first, first]
+    heads: list[int] = []
+    while len(heads) + len(chain) < colors:
+        at_left = np.where(placed, -1, together[ends[0]])
+        at_right = np.where(placed, -1, together[ends[1]])
+        grow_left, grow_right = int(np.argmax(at_left)), int(np.argmax(at_right))
+        if at_right[grow_right] >= at_left[grow_left]:
+            chain.append(grow_right)
+            placed[grow_right], ends[1] = True, grow_right
+        else:
+            heads.append(grow_left)
+            placed[grow_left], ends[0] = True, grow_left
+    return np.array(heads[::-1] + chain, dtype=np.int64)
+
+
+def _reordered(indices: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """The indices into palette[order]."""
+    if order is None:
+        return indices
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return inverse.astype(indices.dtype)[indices]
+
+
+def _all_ways(indices: np.ndarray, widths: list[int], orders: list[np.ndarray | None]) -> list[Stored]:
+    """Every (order, width, candidate), compressed, in tie-break order: order, width, CANDIDATES."""
+    made: list[Stored] = []
+    for order in orders:
+        moved = _reordered(indices, order)
+        for bits in widths:
+            packed = bitpack.pack(moved, bits)
+            made.extend(
+                Stored(bits, candidate, compress(packed, candidate), order) for candidate in CANDIDATES
+            )
+    return made
+
+
+def _smallest(made: list[Stored]) -> Stored:
+    return min(enumerate(made), key=lambda pair: (len(pair[1].stored), pair[0]))[1]
+
+
+def store(
+    indices: np.ndarray, colors: int, widths: list[int], sample: np.ndarray, *, reorder: bool
+) -> Stored:
+    """The smallest way found to store ``indices`` (see the module's docstring for what is tried).
+
+    ``sample`` is the writer's trial sample of the image (the image itself when it is small);
+    ``reorder`` allows a palette order other than the one given (the result's ``order``).
+    """
+    orders: list[np.ndarray | None] = [None]
+    if reorder and 2 < colors <= REORDER_MAX_COLORS:
+        orders.append(neighbour_order(sample, colors))
+    if sample.shape == indices.shape:
+        return _smallest(_all_ways(indices, widths, orders))
+    trial = _all_ways(sample, widths, orders)
+    order = sorted(range(len(trial)), key=lambda number: (len(trial[number].stored), number))
+    limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
+    chosen = {number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit}
+    family_limit = len(trial[order[0]].stored) * (1 + FAMILY_MARGIN)
+    for compression in Compression:  # and each compression's best: the sample may rank them wrongly
+        best = next(number for number in order if trial[number].compression is compression)
+        if len(trial[best].stored) <= family_limit:
+            chosen.add(best)
+
+    def full(number: int) -> Stored:
+        way = trial[number]
+        packed = bitpack.pack(_reordered(indices, way.order), way.bits)
+        return Stored(way.bits, way.candidate, compress(packed, way.candidate), way.order)
+
+    numbers = sorted(chosen)  # tie-break order
+    workers = min(len(numbers), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            return _smallest(list(pool.map(full, numbers)))
+    return _smallest([full(number) for number in numbers])
