@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kmzcodec._kernels import Centres
+from kmzcodec._kernels import Centres, plusplus
 from kmzcodec.lloyd import lloyd, settle
 from kmzcodec.settings import DEFAULT_SETTINGS
 from kmzcodec.threads import cpu_share
@@ -84,3 +84,33 @@ def test_nearest_alone_is_exact_with_ties_to_the_lower_index(k: int) -> None:
     distances, nearest = Centres(centers).nearest(points, None, 1)
     assert np.array_equal(nearest[:, 0], squared.argmin(axis=1))  # argmin: the first of equals
     np.testing.assert_allclose(distances[:, 0] ** 2, squared.min(axis=1))
+
+
+def _plusplus_by_brute_force(
+    points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray
+) -> list[int]:
+    """Greedy k-means++ measuring every point for every candidate (float32 distances, as the kernel)."""
+    single = points.astype(np.float32)
+    closest = ((single - single[first]) ** 2).sum(axis=1)
+    chosen = [first]
+    for row in uniforms:
+        cumulative = np.cumsum(weights * closest)
+        picks = np.minimum(np.searchsorted(cumulative, row * cumulative[-1], side="right"), len(points) - 1)
+        candidates = [np.minimum(((single - single[pick]) ** 2).sum(axis=1), closest) for pick in picks]
+        inertias = [float(weights @ candidate) for candidate in candidates]
+        best = int(np.argmin(inertias))
+        closest = candidates[best]
+        chosen.append(int(picks[best]))
+    return chosen
+
+
+@pytest.mark.parametrize("k, trials", [(5, 4), (40, 2), (120, 7)])
+def test_plusplus_skipping_far_groups_picks_as_measuring_every_point(k: int, trials: int) -> None:
+    rng = np.random.default_rng(k)
+    # Clumps of colours, as photographs have: most groups are far from most candidates.
+    middles = rng.integers(0, 256, (12, 3))
+    points = np.clip(middles[rng.integers(0, 12, 4000)] + rng.normal(0, 9, (4000, 3)), 0, 255).round()
+    weights = rng.integers(1, 50, len(points)).astype(np.float64)
+    uniforms = rng.random((k - 1, trials))
+    chosen = plusplus(points, weights, 7, uniforms)
+    assert chosen.tolist() == _plusplus_by_brute_force(points, weights, 7, uniforms)
