@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from .bands import map_bands
+from .threads import cpu_budget
 
 T = TypeVar("T")
 
@@ -43,13 +44,16 @@ def _compile() -> None:
     _COMPILED.append(True)
 
 
-def _chunks(function: Callable[[int, int], T], count: int, chunk: int) -> list[T]:
-    """``function(start, stop)`` over ``count`` items in chunks, on threads when there are
-    several (:func:`~kmzcodec.bands.map_bands`); one chunk is called directly, since
-    these calls come by the hundred and a thread pool's set-up would show."""
-    if count <= chunk:
+def _chunks(function: Callable[[int, int], T], count: int, least: int) -> list[T]:
+    """``function(start, stop)`` over ``count`` items: from ``least`` items on, in one
+    chunk per thread of this encode's CPU budget (:func:`~kmzcodec.bands.map_bands`),
+    results in chunk order. Fewer items are one direct call, since these calls come by
+    the hundred and a thread pool's set-up (about 0.1 ms) would show. Every caller's
+    items are independent, so the answer does not depend on how they are cut."""
+    threads = cpu_budget()
+    if count < least or threads < 2:
         return [function(0, count)] if count else []
-    return map_bands(function, count, 1, chunk)
+    return map_bands(function, count, 1, -(-count // threads))
 
 
 class Centres:
@@ -63,7 +67,7 @@ class Centres:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices (m, depth) of the ``depth`` (<= 3) nearest centres of
         ``points[index]`` (all points when ``index`` is None), nearest first, as a
-        k-d tree query answers. Chunks of ``chunk`` points run on threads of their own."""
+        k-d tree query answers. From ``chunk`` points on, they are shared among threads (:func:`_chunks`)."""
         if index is None:
             index = np.arange(len(points))
         walk = depth == 1 and self.columns.shape[1] > 2
@@ -376,8 +380,8 @@ def settle_points(
 ) -> np.ndarray:
     """Make every label the nearest centre (bounds updated in place); returns the points
     swapped with their runner-up, then the points searched again, each in order.
-    Chunks of ``chunk`` points run on threads of their own; the answer does not
-    depend on how many."""
+    From ``chunk`` points on, they are shared among threads (:func:`_chunks`); the
+    answer does not depend on how many."""
     centres = Centres(centers)
     rows, half_gap = np.ascontiguousarray(centers, dtype=np.float64), centres.half_gaps()
     swapped = np.empty(len(points), dtype=np.intp)
