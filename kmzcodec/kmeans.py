@@ -96,7 +96,8 @@ def seed_centers(
     best, best_inertia = points[:k], np.inf
     for _ in range(tries):
         start = kmeans_plusplus(points, weights, k, rng)
-        centers, _ = lloyd(points, weights, start, settings.seed_steps, settings)
+        steps = settings.seed_steps if tries > 1 else min(settings.seed_steps, settings.single_seed_steps)
+        centers, _ = lloyd(points, weights, start, steps, settings)
         distance = nearest_distance(points, centers, settings)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:
