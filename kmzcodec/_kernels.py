@@ -39,7 +39,16 @@ def _compile() -> None:
     from numba import njit
 
     names = globals()
-    for name in ("_search", "_search_all", "_walk_all", "_settle", "_draw", "_plusplus"):
+    for name in (
+        "_search",
+        "_search_all",
+        "_walk_all",
+        "_near_centres",
+        "_search_near",
+        "_settle",
+        "_draw",
+        "_plusplus",
+    ):
         names[name] = njit(cache=True, nogil=True)(names[name])
     _COMPILED.append(True)
 
@@ -184,9 +193,84 @@ def _walk_all(points, index, centers, neighbours, gaps, distances, nearest):  # 
         guess = at
 
 
+#: Lloyd searches with at least this many centres (and LOCAL_SEARCH_POINTS points to
+#: settle) first measure only the label's LOCAL_SEARCH_NEIGHBOURS nearest centres, and
+#: fall back to all of them only when that cannot prove the three nearest.
+LOCAL_SEARCH_CENTRES = 64
+LOCAL_SEARCH_POINTS = 4096
+LOCAL_SEARCH_NEIGHBOURS = 16
+
+
+def _near_centres(centers, columns, neighbours, reach):  # type: ignore[no-untyped-def]
+    """For each centre its ``neighbours.shape[1]`` nearest other centres, and ``reach``:
+    the distance to the last of them (every centre not listed is at least that far)."""
+    k, dims = centers.shape
+    count = neighbours.shape[1]
+    best = np.empty(count)
+    squared = np.empty(k)
+    for a in range(k):
+        squared[:] = 0.0
+        for d in range(dims):
+            value = centers[a, d]
+            row = columns[d]
+            for c in range(k):  # a loop the compiler vectorises
+                step = value - row[c]
+                squared[c] += step * step
+        squared[a] = np.inf
+        best[:] = np.inf
+        neighbours[a, :] = a
+        for c in range(k):
+            value = squared[c]
+            if value < best[count - 1]:
+                slot = count - 1
+                while slot > 0 and value < best[slot - 1]:
+                    best[slot] = best[slot - 1]
+                    neighbours[a, slot] = neighbours[a, slot - 1]
+                    slot -= 1
+                best[slot] = value
+                neighbours[a, slot] = c
+        reach[a] = np.sqrt(best[count - 1])
+
+
+def _search_near(points, i, label, centers, neighbours, reach, best_distance, best_index):  # type: ignore[no-untyped-def]
+    """:func:`_search`'s answer from ``label`` and its listed neighbours alone, when they
+    prove it: any other centre c is at least reach[label] - |p label| from the point, so
+    once that exceeds the third distance found, no other centre can be among the three
+    nearest. Returns False (buffers undefined) when it cannot tell."""
+    k, dims = centers.shape
+    first = second = third = np.inf
+    at_first = at_second = at_third = k
+    own = 0.0
+    for slot in range(-1, neighbours.shape[1]):
+        j = label if slot < 0 else neighbours[label, slot]
+        value = 0.0
+        for d in range(dims):
+            step = points[i, d] - centers[j, d]
+            value += step * step
+        if slot < 0:
+            own = value
+        # (value, j) in lexicographic order, as _search's scan in index order has them
+        if value < third or (value == third and j < at_third):
+            if value < second or (value == second and j < at_second):
+                third, at_third = second, at_second
+                if value < first or (value == first and j < at_first):
+                    second, at_second = first, at_first
+                    first, at_first = value, j
+                else:
+                    second, at_second = value, j
+            else:
+                third, at_third = value, j
+    if not reach[label] - np.sqrt(own) > np.sqrt(third) + 1e-6:
+        return False
+    best_distance[0], best_distance[1], best_distance[2] = first, second, third
+    best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
+    return True
+
+
 def _settle(  # type: ignore[no-untyped-def]
-    points, start, stop, centers, columns, half_gap, labels, upper, second, near, lower, swapped, looked
-):
+    points, start, stop, centers, columns, neighbours, reach, half_gap,
+    labels, upper, second, near, lower, swapped, looked,
+):  # fmt: skip
     """Hamerly's check with the runner-up for points start..stop-1, in place; returns the
     counts of points whose label was swapped with the runner-up (listed in ``swapped``
     from ``start`` on) and of those searched again (in ``looked``, likewise)."""
@@ -224,7 +308,10 @@ def _settle(  # type: ignore[no-untyped-def]
             swapped[start + swaps] = i
             swaps += 1
             continue
-        _search(points, i, columns, squared, best_distance, best_index)
+        if neighbours.shape[1] == 0 or not _search_near(
+            points, i, label, centers, neighbours, reach, best_distance, best_index
+        ):
+            _search(points, i, columns, squared, best_distance, best_index)
         labels[i] = best_index[0]
         upper[i] = np.sqrt(best_distance[0])
         second[i] = best_index[1]
@@ -387,10 +474,15 @@ def settle_points(
     swapped = np.empty(len(points), dtype=np.intp)
     looked = np.empty(len(points), dtype=np.intp)
     _compile()
+    local = len(rows) >= LOCAL_SEARCH_CENTRES and len(points) >= LOCAL_SEARCH_POINTS
+    neighbours = np.empty((len(rows), LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+    reach = np.zeros(len(rows))
+    if local:
+        _near_centres(rows, centres.columns, neighbours, reach)
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
-            points, start, stop, rows, centres.columns, half_gap,
+            points, start, stop, rows, centres.columns, neighbours, reach, half_gap,
             labels, upper, second, near, lower, swapped, looked,
         )  # fmt: skip
         return start, swaps, looks

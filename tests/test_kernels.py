@@ -114,3 +114,33 @@ def test_plusplus_skipping_far_groups_picks_as_measuring_every_point(k: int, tri
     uniforms = rng.random((k - 1, trials))
     chosen = plusplus(points, weights, 7, uniforms)
     assert chosen.tolist() == _plusplus_by_brute_force(points, weights, 7, uniforms)
+
+
+def test_local_search_answers_as_the_full_search_or_declines() -> None:
+    from kmzcodec import _kernels
+
+    rng = np.random.default_rng(11)
+    centers = rng.integers(0, 256, (256, 3)).astype(np.float64)
+    centers[5] = centers[4]  # equal distances: the lower index first, as the full scan
+    points = np.clip(centers[rng.integers(0, 256, 3000)] + rng.normal(0, 6, (3000, 3)), 0, 255).round()
+    columns = np.ascontiguousarray(centers.T)
+    neighbours = np.empty((256, _kernels.LOCAL_SEARCH_NEIGHBOURS), dtype=np.intp)
+    reach = np.empty(256)
+    _kernels._compile()
+    _kernels._near_centres(centers, columns, neighbours, reach)
+    squared = _squared(centers, centers)
+    np.fill_diagonal(squared, np.inf)
+    np.testing.assert_allclose(reach**2, np.sort(squared, axis=1)[:, neighbours.shape[1] - 1])
+    near_distance, near_index = np.empty(3), np.empty(3, dtype=np.intp)
+    full_distance, full_index = np.empty(3), np.empty(3, dtype=np.intp)
+    answered = 0
+    for i in range(len(points)):
+        label = (
+            int(rng.integers(0, 256)) if i % 10 == 0 else int(_squared(points[i : i + 1], centers).argmin())
+        )
+        if _kernels._search_near(points, i, label, centers, neighbours, reach, near_distance, near_index):
+            answered += 1
+            _kernels._search(points, i, columns, np.empty(256), full_distance, full_index)
+            assert near_index.tolist() == full_index.tolist()
+            assert near_distance.tolist() == full_distance.tolist()
+    assert answered > len(points) // 2  # it answers most searches itself
