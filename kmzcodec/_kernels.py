@@ -9,7 +9,9 @@ and only if those do not prove its nearest centre is it searched for.
 The search is exact and brute force: the squared distances to all K centres
 (K <= a few hundred; one vectorised loop per coordinate over the centres laid
 out by coordinate), then one scan for the three smallest. It is several times
-faster than a k-d tree query of the same points for K = 16..256 in 3-D.
+faster than a k-d tree query of the same points for K = 16..256 in 3-D. In the
+Lloyd loop at K >= 64 the label's nearest centres are measured first, and the full
+scan runs only when they cannot prove the answer (:func:`_search_near`).
 Equal distances go to the lower centre index.
 
 Compiled by numba at the first call, cached on disk (importing numba costs
