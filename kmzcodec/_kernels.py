@@ -9,7 +9,9 @@ and only if those do not prove its nearest centre is it searched for.
 The search is exact and brute force: the squared distances to all K centres
 (K <= a few hundred; one vectorised loop per coordinate over the centres laid
 out by coordinate), then one scan for the three smallest. It is several times
-faster than a k-d tree query of the same points for K = 16..256 in 3-D.
+faster than a k-d tree query of the same points for K = 16..256 in 3-D. In the
+Lloyd loop at K >= 64 the label's nearest centres are measured first, and the full
+scan runs only when they cannot prove the answer (:func:`_search_near`).
 Equal distances go to the lower centre index.
 
 Compiled by numba at the first call, cached on disk (importing numba costs
@@ -24,6 +26,7 @@ from typing import TypeVar
 import numpy as np
 
 from .bands import map_bands
+from .threads import cpu_budget
 
 T = TypeVar("T")
 
@@ -38,18 +41,30 @@ def _compile() -> None:
     from numba import njit
 
     names = globals()
-    for name in ("_search", "_search_all", "_walk_all", "_settle", "_plusplus"):
+    for name in (
+        "_search",
+        "_search_all",
+        "_walk_all",
+        "_near_centres",
+        "_search_near",
+        "_settle",
+        "_draw",
+        "_plusplus",
+    ):
         names[name] = njit(cache=True, nogil=True)(names[name])
     _COMPILED.append(True)
 
 
-def _chunks(function: Callable[[int, int], T], count: int, chunk: int) -> list[T]:
-    """``function(start, stop)`` over ``count`` items in chunks, on threads when there are
-    several (:func:`~kmzcodec.bands.map_bands`); one chunk is called directly, since
-    these calls come by the hundred and a thread pool's set-up would show."""
-    if count <= chunk:
+def _chunks(function: Callable[[int, int], T], count: int, least: int) -> list[T]:
+    """``function(start, stop)`` over ``count`` items: from ``least`` items on, in one
+    chunk per thread of this encode's CPU budget (:func:`~kmzcodec.bands.map_bands`),
+    results in chunk order. Fewer items are one direct call, since these calls come by
+    the hundred and a thread pool's set-up (about 0.1 ms) would show. Every caller's
+    items are independent, so the answer does not depend on how they are cut."""
+    threads = cpu_budget()
+    if count < least or threads < 2:
         return [function(0, count)] if count else []
-    return map_bands(function, count, 1, chunk)
+    return map_bands(function, count, 1, -(-count // threads))
 
 
 class Centres:
@@ -63,7 +78,7 @@ class Centres:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices (m, depth) of the ``depth`` (<= 3) nearest centres of
         ``points[index]`` (all points when ``index`` is None), nearest first, as a
-        k-d tree query answers. Chunks of ``chunk`` points run on threads of their own."""
+        k-d tree query answers. From ``chunk`` points on, they are shared among threads (:func:`_chunks`)."""
         if index is None:
             index = np.arange(len(points))
         walk = depth == 1 and self.columns.shape[1] > 2
@@ -180,9 +195,84 @@ def _walk_all(points, index, centers, neighbours, gaps, distances, nearest):  # 
         guess = at
 
 
+#: Lloyd searches with at least this many centres (and LOCAL_SEARCH_POINTS points to
+#: settle) first measure only the label's LOCAL_SEARCH_NEIGHBOURS nearest centres, and
+#: fall back to all of them only when that cannot prove the three nearest.
+LOCAL_SEARCH_CENTRES = 64
+LOCAL_SEARCH_POINTS = 4096
+LOCAL_SEARCH_NEIGHBOURS = 16
+
+
+def _near_centres(centers, columns, neighbours, reach):  # type: ignore[no-untyped-def]
+    """For each centre its ``neighbours.shape[1]`` nearest other centres, and ``reach``:
+    the distance to the last of them (every centre not listed is at least that far)."""
+    k, dims = centers.shape
+    count = neighbours.shape[1]
+    best = np.empty(count)
+    squared = np.empty(k)
+    for a in range(k):
+        squared[:] = 0.0
+        for d in range(dims):
+            value = centers[a, d]
+            row = columns[d]
+            for c in range(k):  # a loop the compiler vectorises
+                step = value - row[c]
+                squared[c] += step * step
+        squared[a] = np.inf
+        best[:] = np.inf
+        neighbours[a, :] = a
+        for c in range(k):
+            value = squared[c]
+            if value < best[count - 1]:
+                slot = count - 1
+                while slot > 0 and value < best[slot - 1]:
+                    best[slot] = best[slot - 1]
+                    neighbours[a, slot] = neighbours[a, slot - 1]
+                    slot -= 1
+                best[slot] = value
+                neighbours[a, slot] = c
+        reach[a] = np.sqrt(best[count - 1])
+
+
+def _search_near(points, i, label, centers, neighbours, reach, best_distance, best_index):  # type: ignore[no-untyped-def]
+    """:func:`_search`'s answer from ``label`` and its listed neighbours alone, when they
+    prove it: any other centre c is at least reach[label] - |p label| from the point, so
+    once that exceeds the third distance found, no other centre can be among the three
+    nearest. Returns False (buffers undefined) when it cannot tell."""
+    k, dims = centers.shape
+    first = second = third = np.inf
+    at_first = at_second = at_third = k
+    own = 0.0
+    for slot in range(-1, neighbours.shape[1]):
+        j = label if slot < 0 else neighbours[label, slot]
+        value = 0.0
+        for d in range(dims):
+            step = points[i, d] - centers[j, d]
+            value += step * step
+        if slot < 0:
+            own = value
+        # (value, j) in lexicographic order, as _search's scan in index order has them
+        if value < third or (value == third and j < at_third):
+            if value < second or (value == second and j < at_second):
+                third, at_third = second, at_second
+                if value < first or (value == first and j < at_first):
+                    second, at_second = first, at_first
+                    first, at_first = value, j
+                else:
+                    second, at_second = value, j
+            else:
+                third, at_third = value, j
+    if not reach[label] - np.sqrt(own) > np.sqrt(third) + 1e-6:
+        return False
+    best_distance[0], best_distance[1], best_distance[2] = first, second, third
+    best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
+    return True
+
+
 def _settle(  # type: ignore[no-untyped-def]
-    points, start, stop, centers, columns, half_gap, labels, upper, second, near, lower, swapped, looked
-):
+    points, start, stop, centers, columns, neighbours, reach, half_gap,
+    labels, upper, second, near, lower, swapped, looked,
+):  # fmt: skip
     """Hamerly's check with the runner-up for points start..stop-1, in place; returns the
     counts of points whose label was swapped with the runner-up (listed in ``swapped``
     from ``start`` on) and of those searched again (in ``looked``, likewise)."""
@@ -220,7 +310,10 @@ def _settle(  # type: ignore[no-untyped-def]
             swapped[start + swaps] = i
             swaps += 1
             continue
-        _search(points, i, columns, squared, best_distance, best_index)
+        if neighbours.shape[1] == 0 or not _search_near(
+            points, i, label, centers, neighbours, reach, best_distance, best_index
+        ):
+            _search(points, i, columns, squared, best_distance, best_index)
         labels[i] = best_index[0]
         upper[i] = np.sqrt(best_distance[0])
         second[i] = best_index[1]
@@ -231,39 +324,122 @@ def _settle(  # type: ignore[no-untyped-def]
     return swaps, looks
 
 
-def _plusplus(points, weights, mass, closest, uniforms, chosen):  # type: ignore[no-untyped-def]
+#: Points per block of the running weight sums that draw k-means++ candidates (in the points' order).
+_DRAW_BLOCK = 256
+#: Points per group of the k-means++ look-ups (in space-filling-curve order): a group whose
+#: bounding box is farther from a candidate than its farthest point is from its nearest
+#: centre cannot gain from that candidate, so its points are not measured.
+_GROUP = 32
+
+
+def _draw(weights, closest, block_total, target):  # type: ignore[no-untyped-def]
+    """The first point whose running sum of weight x ``closest`` exceeds ``target`` (the
+    last point if none does), walking whole blocks by their totals."""
+    n = weights.shape[0]
+    running = 0.0
+    for b in range(block_total.shape[0]):
+        if running + block_total[b] > target:
+            stop = min(n, (b + 1) * _DRAW_BLOCK)
+            for i in range(b * _DRAW_BLOCK, stop):
+                running += weights[i] * closest[i]
+                if running > target:
+                    return i
+            return stop - 1
+        running += block_total[b]
+    return n - 1
+
+
+def _plusplus(points, weights, mass, closest, uniforms, chosen, order):  # type: ignore[no-untyped-def]
     """Greedy k-means++ after the first centre (``chosen[0]``, ``closest`` its squared
     distances): centre c is the best by weighted inertia of the candidates drawn with
     ``uniforms[c - 1]`` in proportion to weight x ``closest``. ``points`` and the
     distances are float32 (the sampling sums are float64), as
-    :func:`kmzcodec.kmeans.kmeans_plusplus` has them."""
+    :func:`kmzcodec.kmeans.kmeans_plusplus` has them.
+
+    The picks of measuring every point for every candidate, for a fraction of the work:
+    points are visited in groups of ``_GROUP`` along ``order`` (a space-filling curve),
+    and a group is skipped when its bounding box is no nearer the candidate than its
+    points' largest ``closest``. The draws walk blocks of running sums, recomputed only
+    where ``closest`` changed. A candidate's gain (the weighted inertia it removes)
+    ranks the candidates; ties go to the first drawn.
+    """
     n, dims = points.shape
     trials = uniforms.shape[1]
-    cumulative = np.empty(n)
-    distances = np.empty((trials, n), dtype=np.float32)
+    blocks = (n + _DRAW_BLOCK - 1) // _DRAW_BLOCK
+    block_total = np.empty(blocks)
+    stale = np.ones(blocks, dtype=np.bool_)
+    groups = (n + _GROUP - 1) // _GROUP
+    low = np.full((groups, dims), np.inf, dtype=np.float32)
+    high = np.full((groups, dims), -np.inf, dtype=np.float32)
+    widest = np.zeros(groups, dtype=np.float32)
+    for g in range(groups):
+        for r in range(g * _GROUP, min(n, (g + 1) * _GROUP)):
+            i = order[r]
+            widest[g] = max(widest[g], closest[i])
+            for d in range(dims):
+                low[g, d] = min(low[g, d], points[i, d])
+                high[g, d] = max(high[g, d], points[i, d])
     picks = np.empty(trials, dtype=np.intp)
+    margin = np.float32(1.0001)  # float32 rounding: measure rather than skip on a near-tie
     for c in range(1, chosen.shape[0]):
         total = 0.0
-        for i in range(n):
-            total += weights[i] * closest[i]
-            cumulative[i] = total
-        best, best_inertia = 0, np.inf
+        for b in range(blocks):
+            if stale[b]:
+                part = 0.0
+                for i in range(b * _DRAW_BLOCK, min(n, (b + 1) * _DRAW_BLOCK)):
+                    part += weights[i] * closest[i]
+                block_total[b] = part
+                stale[b] = False
+            total += block_total[b]
         for t in range(trials):
-            pick = np.searchsorted(cumulative, uniforms[c - 1, t] * total, side="right")
-            picks[t] = min(pick, n - 1)
-            inertia = 0.0
-            for i in range(n):
-                value = np.float32(0.0)
+            picks[t] = _draw(weights, closest, block_total, uniforms[c - 1, t] * total)
+        best, best_gain = 0, -1.0
+        for t in range(trials + 1):  # each candidate's gain, then the best one's update
+            update = t == trials
+            x = picks[best] if update else picks[t]
+            gain = 0.0
+            for g in range(groups):
+                gap = np.float32(0.0)
                 for d in range(dims):
-                    step = points[i, d] - points[picks[t], d]
-                    value += step * step
-                value = min(value, closest[i])
-                distances[t, i] = value
-                inertia += value * mass[i]
-            if inertia < best_inertia:
-                best, best_inertia = t, inertia
-        closest[:] = distances[best]
+                    step = max(low[g, d] - points[x, d], points[x, d] - high[g, d], np.float32(0.0))
+                    gap += step * step
+                if gap > widest[g] * margin:
+                    continue
+                farthest = np.float32(0.0)
+                for r in range(g * _GROUP, min(n, (g + 1) * _GROUP)):
+                    i = order[r]
+                    value = np.float32(0.0)
+                    for d in range(dims):
+                        step = points[i, d] - points[x, d]
+                        value += step * step
+                    near = closest[i]
+                    if value < near:
+                        if update:
+                            closest[i] = near = value
+                            stale[i // _DRAW_BLOCK] = True
+                        else:
+                            gain += (near - value) * mass[i]
+                    farthest = max(farthest, near)
+                if update:
+                    widest[g] = farthest
+            if not update and gain > best_gain:
+                best, best_gain = t, gain
         chosen[c] = picks[best]
+
+
+def curve_order(points: np.ndarray) -> np.ndarray:
+    """Indices of ``points`` in Morton (Z-curve) order of their first three coordinates,
+    each cut into 256 steps over its range: points near in the order are near in space."""
+    spread = np.zeros(256, dtype=np.uint32)  # bit b of a byte moved to bit 3b
+    for bit in range(8):
+        spread |= ((np.arange(256, dtype=np.uint32) >> bit) & 1) << (3 * bit)
+    code = np.zeros(len(points), dtype=np.uint32)
+    for d in range(min(3, points.shape[1])):
+        column = points[:, d].astype(np.float64)
+        low, span = float(column.min()), float(column.max() - column.min())
+        steps = (column - low) * (255.0 / span) if span > 0 else np.zeros(len(points))
+        code |= spread[np.clip(steps.astype(np.intp), 0, 255)] << np.uint32(d)
+    return np.argsort(code, kind="stable")
 
 
 def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
@@ -274,7 +450,10 @@ def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.n
     chosen = np.empty(len(uniforms) + 1, dtype=np.intp)
     chosen[0] = first
     _compile()
-    _plusplus(single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen)
+    _plusplus(
+        single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen,
+        curve_order(single),
+    )  # fmt: skip
     return chosen
 
 
@@ -290,17 +469,22 @@ def settle_points(
 ) -> np.ndarray:
     """Make every label the nearest centre (bounds updated in place); returns the points
     swapped with their runner-up, then the points searched again, each in order.
-    Chunks of ``chunk`` points run on threads of their own; the answer does not
-    depend on how many."""
+    From ``chunk`` points on, they are shared among threads (:func:`_chunks`); the
+    answer does not depend on how many."""
     centres = Centres(centers)
     rows, half_gap = np.ascontiguousarray(centers, dtype=np.float64), centres.half_gaps()
     swapped = np.empty(len(points), dtype=np.intp)
     looked = np.empty(len(points), dtype=np.intp)
     _compile()
+    local = len(rows) >= LOCAL_SEARCH_CENTRES and len(points) >= LOCAL_SEARCH_POINTS
+    neighbours = np.empty((len(rows), LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+    reach = np.zeros(len(rows))
+    if local:
+        _near_centres(rows, centres.columns, neighbours, reach)
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
-            points, start, stop, rows, centres.columns, half_gap,
+            points, start, stop, rows, centres.columns, neighbours, reach, half_gap,
             labels, upper, second, near, lower, swapped, looked,
         )  # fmt: skip
         return start, swaps, looks

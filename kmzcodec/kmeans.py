@@ -26,16 +26,15 @@ def cells_of(colors: np.ndarray, level: int) -> np.ndarray:
         ids <<= level
         ids |= colors[:, channel] >> shift
     bins = 1 << (level * colors.shape[1])
-    if bins > 1 << 22:
-        return np.unique(ids, return_inverse=True)[1]
-    if bins > 64 * len(ids):
-        # The same numbers (cells in the order of their ids): sorting a few colours' ids is
-        # cheaper than a pass over every bin (a 16 x 16 image has 2 M bins at 7 bits).
-        return np.unique(ids, return_inverse=True)[1].astype(np.int32)
+    # Ranks by sorting when the colours are few against the cells (a sort of n beats a pass
+    # over every cell: 0.3 ms against 15 ms for 20 K colours on 2**21 cells), else by a table.
+    if bins > 1 << 22 or len(ids) * 16 <= bins:
+        return np.unique(ids, return_inverse=True)[1].reshape(-1)
     occupied = np.zeros(bins, dtype=bool)
     occupied[ids] = True
-    dense = np.cumsum(occupied, dtype=np.int32)
-    dense -= 1
+    present = np.flatnonzero(occupied)
+    dense = np.empty(bins, dtype=np.int32)
+    dense[present] = np.arange(len(present), dtype=np.int32)
     return dense[ids]
 
 
@@ -97,7 +96,8 @@ def seed_centers(
     best, best_inertia = points[:k], np.inf
     for _ in range(tries):
         start = kmeans_plusplus(points, weights, k, rng)
-        centers, _ = lloyd(points, weights, start, settings.seed_steps, settings)
+        steps = settings.seed_steps if tries > 1 else min(settings.seed_steps, settings.single_seed_steps)
+        centers, _ = lloyd(points, weights, start, steps, settings)
         distance = nearest_distance(points, centers, settings)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:

@@ -3,7 +3,8 @@
 Each point keeps Hamerly's bounds with the runner-up tracked (:class:`Bounds`);
 after the centres move, the bounds are loosened by how far they moved, and
 only points whose bounds overlap are measured again or searched (exactly, by
-brute force over the centres in a compiled kernel: :mod:`kmzcodec._kernels`).
+brute force over the centres, or the label's nearest ones where they prove it, in a
+compiled kernel: :mod:`kmzcodec._kernels`).
 Bounds carry over from a coarse grid of cells to a finer one by the triangle
 inequality, so each stage starts without a full look-up.
 """

@@ -18,8 +18,9 @@ of :class:`~kmzcodec.settings.QuantizerSettings`, passed in explicitly):
    cells (each cell the weighted mean of its colours), then on the exact
    colours; stages too large or too close to the next are skipped. Each point
    keeps Hamerly's bounds with the runner-up tracked, and only points whose
-   bounds overlap are measured or searched (exactly, by brute force over the
-   centres in a numba kernel, :mod:`kmzcodec._kernels`); the bounds carry from
+   bounds overlap are measured or searched (exactly, over the label's nearest
+   centres where they prove the answer, else over all, in a numba kernel,
+   :mod:`kmzcodec._kernels`); the bounds carry from
    each stage to the next (:mod:`kmzcodec.lloyd`).
    Grey images get the exact optimum instead, by dynamic programming in 1-D.
 4. Gaussian mixture (``method="gmm"``, :mod:`kmzcodec.gmm`): weighted EM on the

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kmzcodec._kernels import Centres
+from kmzcodec._kernels import Centres, plusplus
 from kmzcodec.lloyd import lloyd, settle
 from kmzcodec.settings import DEFAULT_SETTINGS
 from kmzcodec.threads import cpu_share
@@ -84,3 +84,63 @@ def test_nearest_alone_is_exact_with_ties_to_the_lower_index(k: int) -> None:
     distances, nearest = Centres(centers).nearest(points, None, 1)
     assert np.array_equal(nearest[:, 0], squared.argmin(axis=1))  # argmin: the first of equals
     np.testing.assert_allclose(distances[:, 0] ** 2, squared.min(axis=1))
+
+
+def _plusplus_by_brute_force(
+    points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray
+) -> list[int]:
+    """Greedy k-means++ measuring every point for every candidate (float32 distances, as the kernel)."""
+    single = points.astype(np.float32)
+    closest = ((single - single[first]) ** 2).sum(axis=1)
+    chosen = [first]
+    for row in uniforms:
+        cumulative = np.cumsum(weights * closest)
+        picks = np.minimum(np.searchsorted(cumulative, row * cumulative[-1], side="right"), len(points) - 1)
+        candidates = [np.minimum(((single - single[pick]) ** 2).sum(axis=1), closest) for pick in picks]
+        inertias = [float(weights @ candidate) for candidate in candidates]
+        best = int(np.argmin(inertias))
+        closest = candidates[best]
+        chosen.append(int(picks[best]))
+    return chosen
+
+
+@pytest.mark.parametrize("k, trials", [(5, 4), (40, 2), (120, 7)])
+def test_plusplus_skipping_far_groups_picks_as_measuring_every_point(k: int, trials: int) -> None:
+    rng = np.random.default_rng(k)
+    # Clumps of colours, as photographs have: most groups are far from most candidates.
+    middles = rng.integers(0, 256, (12, 3))
+    points = np.clip(middles[rng.integers(0, 12, 4000)] + rng.normal(0, 9, (4000, 3)), 0, 255).round()
+    weights = rng.integers(1, 50, len(points)).astype(np.float64)
+    uniforms = rng.random((k - 1, trials))
+    chosen = plusplus(points, weights, 7, uniforms)
+    assert chosen.tolist() == _plusplus_by_brute_force(points, weights, 7, uniforms)
+
+
+def test_local_search_answers_as_the_full_search_or_declines() -> None:
+    from kmzcodec import _kernels
+
+    rng = np.random.default_rng(11)
+    centers = rng.integers(0, 256, (256, 3)).astype(np.float64)
+    centers[5] = centers[4]  # equal distances: the lower index first, as the full scan
+    points = np.clip(centers[rng.integers(0, 256, 3000)] + rng.normal(0, 6, (3000, 3)), 0, 255).round()
+    columns = np.ascontiguousarray(centers.T)
+    neighbours = np.empty((256, _kernels.LOCAL_SEARCH_NEIGHBOURS), dtype=np.intp)
+    reach = np.empty(256)
+    _kernels._compile()
+    _kernels._near_centres(centers, columns, neighbours, reach)
+    squared = _squared(centers, centers)
+    np.fill_diagonal(squared, np.inf)
+    np.testing.assert_allclose(reach**2, np.sort(squared, axis=1)[:, neighbours.shape[1] - 1])
+    near_distance, near_index = np.empty(3), np.empty(3, dtype=np.intp)
+    full_distance, full_index = np.empty(3), np.empty(3, dtype=np.intp)
+    answered = 0
+    for i in range(len(points)):
+        label = (
+            int(rng.integers(0, 256)) if i % 10 == 0 else int(_squared(points[i : i + 1], centers).argmin())
+        )
+        if _kernels._search_near(points, i, label, centers, neighbours, reach, near_distance, near_index):
+            answered += 1
+            _kernels._search(points, i, columns, np.empty(256), full_distance, full_index)
+            assert near_index.tolist() == full_index.tolist()
+            assert near_distance.tolist() == full_distance.tolist()
+    assert answered > len(points) // 2  # it answers most searches itself

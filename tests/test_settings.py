@@ -60,7 +60,9 @@ def test_settings_reach_the_quantizer_and_change_nothing_else() -> None:
     pixels = photo()
     default = quantize.quantize(pixels, 16)
     # No Lloyd steps anywhere: the palette is the seeds', so it differs from the default one.
-    frozen = dataclasses.replace(DEFAULT_SETTINGS, levels=(), exact_steps=0, seed_steps=0, max_steps=0)
+    frozen = dataclasses.replace(
+        DEFAULT_SETTINGS, levels=(), exact_steps=0, seed_steps=0, single_seed_steps=0, max_steps=0
+    )
     seeds_only = quantize.quantize(pixels, 16, settings=frozen)
     assert not np.array_equal(default.palette, seeds_only.palette)
     again = quantize.quantize(pixels, 16)
@@ -70,7 +72,9 @@ def test_settings_reach_the_quantizer_and_change_nothing_else() -> None:
 
 def test_different_settings_on_threads_do_not_interfere() -> None:
     pixels = photo()
-    frozen = dataclasses.replace(DEFAULT_SETTINGS, levels=(), exact_steps=0, seed_steps=0, max_steps=0)
+    frozen = dataclasses.replace(
+        DEFAULT_SETTINGS, levels=(), exact_steps=0, seed_steps=0, single_seed_steps=0, max_steps=0
+    )
     alone = {
         name: quantize.quantize(pixels, 16, settings=s)
         for name, s in (("d", DEFAULT_SETTINGS), ("f", frozen))
