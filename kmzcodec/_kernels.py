@@ -42,6 +42,7 @@ def _compile() -> None:
 
     names = globals()
     for name in (
+        "_squared_distances",
         "_search",
         "_search_all",
         "_walk_all",
@@ -121,17 +122,24 @@ class Centres:
         return self.nearest(np.ascontiguousarray(self.columns.T), None, 2)[0][:, 1] / 2
 
 
-def _search(points, i, columns, squared, best_distance, best_index):  # type: ignore[no-untyped-def]
-    """The three nearest centres of points[i] (exact squared distances; ``k`` and inf
-    past the last centre), into the buffers; ``squared`` is scratch of K entries."""
+def _squared_distances(rows, i, columns, squared):  # type: ignore[no-untyped-def]
+    """``squared[j]``: the squared distance from rows[i] to centre j (``columns``: one row of
+    K values per dimension)."""
     dims, k = columns.shape
     squared[:] = 0.0
     for d in range(dims):
-        value = points[i, d]
+        value = rows[i, d]
         row = columns[d]
         for j in range(k):  # a loop the compiler vectorises
             step = value - row[j]
             squared[j] += step * step
+
+
+def _search(points, i, columns, squared, best_distance, best_index):  # type: ignore[no-untyped-def]
+    """The three nearest centres of points[i] (exact squared distances; ``k`` and inf
+    past the last centre), into the buffers; ``squared`` is scratch of K entries."""
+    k = columns.shape[1]
+    _squared_distances(points, i, columns, squared)
     first = second = third = np.inf
     at_first = at_second = at_third = k
     for j in range(k):  # strict comparisons: equal distances go to the lower index
@@ -206,18 +214,12 @@ LOCAL_SEARCH_NEIGHBOURS = 16
 def _near_centres(centers, columns, neighbours, reach):  # type: ignore[no-untyped-def]
     """For each centre its ``neighbours.shape[1]`` nearest other centres, and ``reach``:
     the distance to the last of them (every centre not listed is at least that far)."""
-    k, dims = centers.shape
+    k = centers.shape[0]
     count = neighbours.shape[1]
     best = np.empty(count)
     squared = np.empty(k)
     for a in range(k):
-        squared[:] = 0.0
-        for d in range(dims):
-            value = centers[a, d]
-            row = columns[d]
-            for c in range(k):  # a loop the compiler vectorises
-                step = value - row[c]
-                squared[c] += step * step
+        _squared_distances(centers, a, columns, squared)
         squared[a] = np.inf
         best[:] = np.inf
         neighbours[a, :] = a
