@@ -115,5 +115,6 @@ def test_the_plugin_and_the_command(tmp_path: Path) -> None:
     assert len(small.getvalue()) < len(full.getvalue())
     source, output = tmp_path / "photo.png", tmp_path / "small.kmz"
     image.save(source)
-    assert cli.main(["encode", str(source), "-o", str(output), "-k", "32", "--dither", "--quality", "40"]) == 0
+    command = ["encode", str(source), "-o", str(output), "-k", "32", "--dither", "--quality", "40"]
+    assert cli.main(command) == 0
     assert output.read_bytes() == kmzcodec.encode(pixels, 32, dither=True, quality=40) == small.getvalue()
