@@ -217,13 +217,13 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     download_info.value.save_as(png_path)
     assert np.array_equal(np.asarray(Image.open(png_path).convert("RGBA")), third_picture)
 
-    # Dithering off, quality 40: the file kmz encode writes with that knob, and no dithering meanwhile.
+    # Dithering off, quality 40: the file kmz encode writes with that knob; the two combine too.
     page.locator("#side-b .dither").fill("0")
     shown(page)
     assert page.inner_text("#side-b .dither-value") == "off" and page.is_enabled("#side-b .quality")
     page.locator("#side-b .quality").fill("40")
     shown(page)
-    assert page.is_disabled("#side-b .dither") and page.inner_text("#side-b .quality-value") == "40"
+    assert page.is_enabled("#side-b .dither") and page.inner_text("#side-b .quality-value") == "40"
     with page.expect_download() as download_info:
         page.click("#side-b .download-kmz")
     traded = tmp_path / "traded.kmz"
@@ -231,6 +231,13 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     assert download_info.value.suggested_filename == "field-k4.kmz"
     assert traded.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, quality=40)
     assert traded.read_bytes() != kmzcodec.encode(Image.open(io.BytesIO(data)), 4)
+    page.locator("#side-b .dither").fill("0.5")
+    shown(page)
+    with page.expect_download() as download_info:
+        page.click("#side-b .download-kmz")
+    both = tmp_path / "both.kmz"
+    download_info.value.save_as(both)
+    assert both.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, dither=0.5, quality=40)
 
     # The effect-of-K chart fills in and marks an elbow.
     state = until(
