@@ -423,6 +423,8 @@ def test_settings_take_a_dither_strength_and_quality() -> None:
     assert Settings.from_json({"k": 8, "dither": True}).dither == kmzcodec.options.DEFAULT_DITHER_STRENGTH
     assert Settings.from_json({"k": 8}).options()["quality"] == 100
     assert Settings.from_json({"k": 8, "quality": 60}).options()["quality"] == 60
+    both = Settings.from_json({"k": 8, "quality": 60, "dither": 0.5}).options()
+    assert (both["quality"], both["dither"]) == (60, 0.5)
     auto = Settings.from_json({"k": "auto", "target": "ssimulacra2", "target_value": 60})
     assert auto.options()["min_ssimulacra2"] == 60.0
     for bad in (
@@ -430,7 +432,6 @@ def test_settings_take_a_dither_strength_and_quality() -> None:
         {"dither": "yes"},
         {"quality": 101},
         {"quality": 50.5},
-        {"quality": 60, "dither": 0.5},
     ):
         with pytest.raises(kmzcodec.KmzError) as caught:
             Settings.from_json({"k": 8, **bad})
