@@ -23,7 +23,8 @@ Goals (issue 12), per K, over the cases:
 Exit status 1 if a goal is missed. Run from the repository root, under the lock:
     flock /tmp/kmzcodec-bench.lock .venv/bin/python benchmarks/bench_quality.py
 Options: --k 16,64,256, --only NAME (repeatable), --no-corpus, --no-samples,
---strength S (kmz's dither strength; default True), --plain (also kmz undithered).
+--strength S (kmz's dither strength; default True), --quality Q (kmz's size/quality knob,
+default 100), --plain (also kmz undithered).
 """
 
 from __future__ import annotations
@@ -93,9 +94,9 @@ def run_pngquant(source: Path, original: np.ndarray, k: int, folder: Path) -> Re
     return _measure(original, decoded, output.stat().st_size, seconds)
 
 
-def run_kmz(original: np.ndarray, k: int, dither: bool | float) -> Result:
+def run_kmz(original: np.ndarray, k: int, dither: bool | float, quality: int = 100) -> Result:
     before = time.process_time()
-    data = kmzcodec.encode(original, k, dither=dither)
+    data = kmzcodec.encode(original, k, dither=dither, quality=quality)
     seconds = time.process_time() - before
     return _measure(original, kmzcodec.decode(data), len(data), seconds)
 
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-corpus", action="store_true")
     parser.add_argument("--no-samples", action="store_true")
     parser.add_argument("--strength", type=float, default=None)
+    parser.add_argument("--quality", type=int, default=100)
     parser.add_argument("--plain", action="store_true")
     args = parser.parse_args(argv)
     if shutil.which("pngquant") is None:
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             Image.fromarray(original).save(source, compress_level=1)
             for k in ks:
                 peer = run_pngquant(source, original, k, folder)
-                ours = run_kmz(original, k, dither)
+                ours = run_kmz(original, k, dither, args.quality)
                 rows[k].append((peer, ours))
                 print(f"{name:14} {k:>4} | {peer.bytes:>9} {ours.bytes:>9} | {peer.ssimulacra2:>6.1f} "
                       f"{ours.ssimulacra2:>6.1f} | {peer.ssim:>7.3f} {ours.ssim:>6.3f} | {peer.psnr:>7.2f} "

@@ -13,13 +13,20 @@ import numpy as np
 
 from .diffusion import diffuse
 from .errors import KmzError
-from .options import DITHER_MAX_COLORS
+from .options import DEFAULT_QUALITY, DITHER_MAX_COLORS
 
 
-def dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray, strength: float) -> np.ndarray:
+def dither(
+    pixels: np.ndarray,
+    palette: np.ndarray,
+    labels: np.ndarray,
+    strength: float,
+    quality: int = DEFAULT_QUALITY,
+) -> np.ndarray:
     """Dithered indices, (H, W), for (H, W, 1|3|4) ``pixels`` against ``palette`` at ``strength`` 0..1.
 
-    ``labels`` are each pixel's nearest entry. RGBA: opaque pixels are dithered
+    ``labels`` are each pixel's nearest entry; ``quality`` is the size/quality
+    knob (:func:`kmzcodec.diffusion.knob`; 100: off). RGBA: opaque pixels are dithered
     (colour only) against the opaque entries, the rest keep their nearest entry.
     """
     k, channels = palette.shape
@@ -33,6 +40,6 @@ def dither(pixels: np.ndarray, palette: np.ndarray, labels: np.ndarray, strength
         within[opaque_entries] = np.arange(len(opaque_entries))
         opaque = pixels[:, :, 3] == 255
         rgb = palette[opaque_entries, :3]
-        dithered = diffuse(pixels[:, :, :3], rgb, within[labels], strength, active=opaque)
+        dithered = diffuse(pixels[:, :, :3], rgb, within[labels], strength, active=opaque, quality=quality)
         return np.where(opaque, opaque_entries[dithered].astype(labels.dtype), labels)
-    return diffuse(pixels, palette, labels, strength).astype(labels.dtype)
+    return diffuse(pixels, palette, labels, strength, quality=quality).astype(labels.dtype)

@@ -75,7 +75,8 @@ def _trade(quantizer: Quantizer, quantized: Quantized, quality: int) -> Quantize
     """``quality`` below 100: indices re-chosen to compress better within a bounded error.
 
     An encoder-level step on (pixels, palette, indices), after the quantizer
-    (kmzcodec.ratedistortion has the bound); undithered only (checked with the options).
+    (kmzcodec.ratedistortion has the bound). Dithered indices are left alone: the
+    quantizer's diffusion took ``quality`` into account (kmzcodec.diffusion.knob).
     """
     if quality == DEFAULT_QUALITY or quantized.dithered or quantized.method == "exact":
         return quantized
@@ -148,7 +149,8 @@ def encode_details(
     # A range given for an 8-bit palette image is refused by to_pixels, not ignored here.
     if checked.palette is not None:
         onto = Quantizer(to_pixels(image, checked.value_range), colorspace=checked.colorspace)
-        quantized = _trade(onto, onto.remap(checked.palette.entries, dither=checked.dither), checked.quality)
+        remapped = onto.remap(checked.palette.entries, dither=checked.dither, quality=checked.quality)
+        quantized = _trade(onto, remapped, checked.quality)
         del onto
         return Encoded(write(quantized), quantized)
     given = None
@@ -174,10 +176,15 @@ def encode_details(
         )
         quantized, data = choice.quantized, choice.data
         if checked.quality != DEFAULT_QUALITY:  # K was chosen at full quality; the knob applies to it
+            if quantized.dithered:  # the knob works inside the diffusion: dithered again at that K
+                quantized = quantizer.quantize(
+                    len(quantized.palette), dither=checked.dither, quality=checked.quality
+                )
             quantized, data = _trade(quantizer, quantized, checked.quality), None
         del quantizer, choice  # the pixels, the histogram and the other palettes tried
         return Encoded(write(quantized) if data is None else data, quantized)
-    quantized = _trade(quantizer, quantizer.quantize(checked.colors, dither=checked.dither), checked.quality)
+    quantized = quantizer.quantize(checked.colors, dither=checked.dither, quality=checked.quality)
+    quantized = _trade(quantizer, quantized, checked.quality)
     del quantizer  # the pixels and the histogram: not needed while compressing
     return Encoded(write(quantized), quantized)
 
@@ -234,7 +241,10 @@ def encode(
     row above where that entry is almost as good, each pixel's squared error
     at most (1 + 16 (100 - quality) / 100) times its nearest entry's (exact
     pixels never change; RGBA keeps each pixel's alpha class), and only where
-    the bytes saved are worth the error added. Undithered only for now. See :mod:`kmzcodec.ratedistortion`.
+    the bytes saved are worth the error added (:mod:`kmzcodec.ratedistortion`).
+    Dithered, it works inside the error diffusion: errors too small to see are
+    not diffused, and a pixel takes the index beside or above it where that is
+    almost as good, the extra error diffused on (:func:`kmzcodec.diffusion.knob`).
     Every option is checked before any work is done: a wrong type or value
     raises :class:`KmzError` with reason "bad-option" (:mod:`kmzcodec.options`).
     """

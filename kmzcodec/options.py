@@ -322,8 +322,6 @@ def check_encode(
         min_ssimulacra2=check_min_ssimulacra2(min_ssimulacra2),
     )
     check_level_applies(checked.compression, checked.level)
-    if checked.dither and checked.quality != DEFAULT_QUALITY:
-        raise _fail(f"quality={checked.quality} works without dithering for now: quality=100 or no dither")
     if checked.palette is not None:
         if checked.colors == "auto" or checked.method != "kmeans":
             raise _fail("a given palette is used as it is: colors='auto' and method='gmm' do not apply")

@@ -154,12 +154,17 @@ class Quantizer:
         """How many different colours the image has (RGBA: all fully transparent ones count once)."""
         return len(self._histogram.colors)
 
-    def quantize(self, colors: int, *, dither: bool | float = False) -> Quantized:
+    def quantize(
+        self, colors: int, *, dither: bool | float = False, quality: int = options.DEFAULT_QUALITY
+    ) -> Quantized:
         """A palette of at most ``colors`` entries and the index of every pixel.
 
-        ``dither`` is a strength 0..1 of error diffusion (True: the default strength).
+        ``dither`` is a strength 0..1 of error diffusion (True: the default strength);
+        ``quality`` below 100 lets the diffusion trade error for bytes (undithered
+        indices are traded by the encoder instead: :mod:`kmzcodec.ratedistortion`).
         """
         dither = options.check_dither(dither)
+        quality = options.check_quality(quality)
         colors = int(options.check_colors(colors, method=self.method, dither=dither, auto=False))
         hist = self._histogram
         dtype = _index_dtype(colors)
@@ -174,18 +179,21 @@ class Quantizer:
         indices = hist.to_pixels(labels.astype(dtype, copy=False))
         dithered = dither > 0 and used != "exact"
         if dithered:
-            indices = error_diffusion(self.pixels, palette, indices, dither)
+            indices = error_diffusion(self.pixels, palette, indices, dither, quality)
         return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
 
-    def remap(self, palette: np.ndarray, *, dither: bool | float = False) -> Quantized:
+    def remap(
+        self, palette: np.ndarray, *, dither: bool | float = False, quality: int = options.DEFAULT_QUALITY
+    ) -> Quantized:
         """Every pixel onto the nearest entry of a given palette (K x 1|3|4 uint8).
 
         Distances are measured in this quantizer's colour space, over alpha too
         when the palette has it (images without alpha count as opaque); grey
         palettes and grey images are compared as RGB. With a palette that has
-        no alpha the result is opaque.
+        no alpha the result is opaque. ``quality``: as for :meth:`quantize`.
         """
         dither = options.check_dither(dither)
+        quality = options.check_quality(quality)
         if dither and len(palette) > options.DITHER_MAX_COLORS:
             raise KmzError(f"dithering works with at most {options.DITHER_MAX_COLORS} colours", "bad-option")
         hist = self._histogram
@@ -203,7 +211,8 @@ class Quantizer:
         indices = hist.to_pixels(labels.astype(dtype))
         dithered = dither > 0 and len(palette) > 1
         if dithered:
-            indices = error_diffusion(_widen(self.pixels, width), _widen(palette, width), indices, dither)
+            pixels, entries = _widen(self.pixels, width), _widen(palette, width)
+            indices = error_diffusion(pixels, entries, indices, dither, quality)
         return Quantized(palette, indices.astype(dtype, copy=False), "given", self.colorspace, dithered)
 
 

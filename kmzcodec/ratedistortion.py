@@ -4,7 +4,7 @@
 runs: every pixel keeps the entry the quantizer chose (its nearest), and the
 bytes are today's. Below 100 a stretch of pixels may instead repeat the index
 to its left (a run) or copy the indices of the row above (straight, or shifted
-one pixel either way), when those entries
+one or two pixels either way), when those entries
 are almost as good for every pixel of the stretch. Deflate codes such a
 stretch as one match of a few bits instead of a literal of about 7 bits per
 pixel. (Palette order is left alone: deflate codes indices by equality, so
@@ -34,9 +34,10 @@ Measured on six photographs at K = 256 (median; benchmarks/bench_rd.py has the
 full curve): taking every pixel's neighbour entry whenever it was within the
 bound gave -9 % bytes for 0.30 dB PSNR; stretches of 3 or more, -11 %; the gain
 rule, -15 % for 0.28 dB; with copies shifted one pixel, -17 % for 0.31 dB
-(Q = 80). An absolute slack beside the relative bound cost far more PSNR on
-smooth skies for the same bytes, and preferring popular entries (a smaller
-literal alphabet) saved under 1 %.
+(Q = 80; by two, see SHIFTS). An absolute slack beside the relative bound
+cost far more PSNR on smooth skies for the same bytes, and preferring popular
+entries (a smaller literal alphabet) saved under 1 %. Refitting each entry to
+the mean of its pixels after the trade gained under 0.01 dB (Q = 70-90).
 """
 
 from __future__ import annotations
@@ -92,9 +93,12 @@ def _error(pixels: np.ndarray, y: int, x: int, palette: np.ndarray, entry: int) 
     return total
 
 
-#: Where a stretch takes its indices from: a run of the index to its left (0), or the row
-#: above shifted by -1, 0 or +1 pixels (the same edge, a pixel further along or back).
-SOURCES = 4
+#: Where a stretch takes its indices from: a run of the index to its left (source 0), or the
+#: row above shifted by 0, -1, +1, -2 or +2 pixels (the same edge, a little further along or
+#: back). Shifts of two: -20.3 % bytes for 0.276 dB at Q = 80 where one gave -19.6 % for 0.269
+#: (medians, bench_rd.py's ten photographs); three gave -20.7 % for 0.280 dB at 20 % more time.
+SHIFTS = (0, 0, -1, 1, -2, 2)
+SOURCES = len(SHIFTS)
 
 
 @njit(cache=True, nogil=True)
@@ -118,7 +122,7 @@ def _stretch(
     a pixel's bound or alpha class forbids the entry.
     """
     width = pixels.shape[1]
-    shift = (0, 0, -1, 1)[source]
+    shift = SHIFTS[source]
     count, added, best, gain = 0, 0.0, 0, 0.0
     while x + count < width and count < LONGEST_STRETCH:
         at = x + count
@@ -178,7 +182,7 @@ def _scan(
             if chosen == 0:
                 out[y, x : x + length] = out[y, x - 1]
             else:
-                shift = (0, 0, -1, 1)[chosen]
+                shift = SHIFTS[chosen]
                 out[y, x : x + length] = out[y - 1, x + shift : x + shift + length]
             x += length
 

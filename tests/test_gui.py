@@ -196,7 +196,7 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     page.locator("#side-b .dither").fill("0.5")  # the strength slider, as if dragged to the middle
     assert shown(page) == before + 1
     assert page.inner_text("#side-b .dither-value") == "0.50"
-    assert page.is_disabled("#side-b .quality")  # the knob works without dithering only
+    assert not page.is_disabled("#side-b .quality")  # the knob works with dithering too
     third_picture = canvas_pixels(page)
     assert not np.array_equal(second_picture, third_picture)
 
@@ -217,13 +217,13 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     download_info.value.save_as(png_path)
     assert np.array_equal(np.asarray(Image.open(png_path).convert("RGBA")), third_picture)
 
-    # Dithering off, quality 40: the file kmz encode writes with that knob, and no dithering meanwhile.
+    # Dithering off, quality 40: the file kmz encode writes with that knob; the two combine too.
     page.locator("#side-b .dither").fill("0")
     shown(page)
     assert page.inner_text("#side-b .dither-value") == "off" and page.is_enabled("#side-b .quality")
     page.locator("#side-b .quality").fill("40")
     shown(page)
-    assert page.is_disabled("#side-b .dither") and page.inner_text("#side-b .quality-value") == "40"
+    assert page.is_enabled("#side-b .dither") and page.inner_text("#side-b .quality-value") == "40"
     with page.expect_download() as download_info:
         page.click("#side-b .download-kmz")
     traded = tmp_path / "traded.kmz"
@@ -231,6 +231,13 @@ def test_flow_k_dither_download(page: Any, tmp_path: Path) -> None:
     assert download_info.value.suggested_filename == "field-k4.kmz"
     assert traded.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, quality=40)
     assert traded.read_bytes() != kmzcodec.encode(Image.open(io.BytesIO(data)), 4)
+    page.locator("#side-b .dither").fill("0.5")
+    shown(page)
+    with page.expect_download() as download_info:
+        page.click("#side-b .download-kmz")
+    both = tmp_path / "both.kmz"
+    download_info.value.save_as(both)
+    assert both.read_bytes() == kmzcodec.encode(Image.open(io.BytesIO(data)), 4, dither=0.5, quality=40)
 
     # The effect-of-K chart fills in and marks an elbow.
     state = until(
@@ -416,6 +423,8 @@ def test_settings_take_a_dither_strength_and_quality() -> None:
     assert Settings.from_json({"k": 8, "dither": True}).dither == kmzcodec.options.DEFAULT_DITHER_STRENGTH
     assert Settings.from_json({"k": 8}).options()["quality"] == 100
     assert Settings.from_json({"k": 8, "quality": 60}).options()["quality"] == 60
+    both = Settings.from_json({"k": 8, "quality": 60, "dither": 0.5}).options()
+    assert (both["quality"], both["dither"]) == (60, 0.5)
     auto = Settings.from_json({"k": "auto", "target": "ssimulacra2", "target_value": 60})
     assert auto.options()["min_ssimulacra2"] == 60.0
     for bad in (
@@ -423,7 +432,6 @@ def test_settings_take_a_dither_strength_and_quality() -> None:
         {"dither": "yes"},
         {"quality": 101},
         {"quality": 50.5},
-        {"quality": 60, "dither": 0.5},
     ):
         with pytest.raises(kmzcodec.KmzError) as caught:
             Settings.from_json({"k": 8, **bad})

@@ -48,7 +48,7 @@ TABLE: dict[str, tuple[list[Any], list[Any]]] = {
         ["0..4095", 4095, (0, "x"), (True, 5), {0: 1, 1: 2}],
         [(5, 5), (10, 0), (0, math.inf), (0, math.nan), (0, 1, 2), ()],
     ),
-    "quality": (["90", 90.0, True, None, [90]], [-1, 101, np.int64(1000), {"quality": 80, "dither": True}]),
+    "quality": (["90", 90.0, True, None, [90]], [-1, 101, np.int64(1000)]),
     "palette": (
         [5, b"#000000", 1.5, True],
         [

@@ -208,8 +208,8 @@ def encoding_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_QUALITY,
         metavar="Q",
         help="0-100: below 100, runs of pixels may take a neighbour's entry whose squared error is at "
-        "most (1 + 16 (100 - Q) / 100) x the nearest's, for smaller files; undithered only "
-        "(default: %(default)s)",
+        "most (1 + 16 (100 - Q) / 100) x the nearest's, for smaller files; with --dither, small "
+        "errors are not diffused and a pixel may take its neighbour's entry (default: %(default)s)",
     )
     group.add_argument(
         "--compression",

@@ -82,8 +82,6 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
         raise UsageError(f"{', '.join(named)} needs -k auto (K was given as {chosen})")
     if args.dither and isinstance(chosen, int) and chosen > 256:
         raise UsageError(f"--dither works with K up to 256, not {chosen}")
-    if args.dither and getattr(args, "quality", ENCODER_DEFAULTS["quality"]) != ENCODER_DEFAULTS["quality"]:
-        raise UsageError("--quality below 100 works without --dither for now")
     return EncodeOptions(
         colors=chosen,
         method=args.method,

@@ -72,8 +72,6 @@ class Settings:
         # The encoder's own checks: a strength 0..1 (true/false as in the API), quality 0..100.
         dither = check_dither(data.get("dither", 0.0))
         quality = check_quality(data.get("quality", DEFAULT_QUALITY))
-        if dither and quality != DEFAULT_QUALITY:
-            raise KmzError("quality below 100 works without dithering for now", "bad-option")
         return cls(
             colors=colors,
             method=_choice(data.get("method", "kmeans"), METHODS, "method"),

@@ -131,9 +131,6 @@ function syncControls(side) {
   el("k-range").disabled = el("k-number").disabled = auto;
   el("target").disabled = !auto;
   el("target-value").disabled = !auto || !el("target").value;
-  // The encoder trades quality for bytes only without dithering: one of the two at a time.
-  el("quality").disabled = Number(el("dither").value) > 0;
-  el("dither").disabled = Number(el("quality").value) < 100;
   const strength = Number(el("dither").value);
   el("dither-value").textContent = strength > 0 ? strength.toFixed(2) : "off";
   el("quality-value").textContent = el("quality").value;
