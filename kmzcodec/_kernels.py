@@ -43,6 +43,7 @@ def _compile() -> None:
     names = globals()
     for name in (
         "_squared_distances",
+        "_keep_three",
         "_search",
         "_search_all",
         "_walk_all",
@@ -135,6 +136,23 @@ def _squared_distances(rows, i, columns, squared):  # type: ignore[no-untyped-de
             squared[j] += step * step
 
 
+def _keep_three(value, j, first, at_first, second, at_second, third, at_third):  # type: ignore[no-untyped-def]
+    """The three smallest (distance, centre) pairs so far with (value, j) offered, ordered by
+    distance and then by centre index: equal distances go to the lower index, whatever the
+    order the centres are offered in (a scan in index order, or a label's neighbours)."""
+    if value < third or (value == third and j < at_third):
+        if value < second or (value == second and j < at_second):
+            third, at_third = second, at_second
+            if value < first or (value == first and j < at_first):
+                second, at_second = first, at_first
+                first, at_first = value, j
+            else:
+                second, at_second = value, j
+        else:
+            third, at_third = value, j
+    return first, at_first, second, at_second, third, at_third
+
+
 def _search(points, i, columns, squared, best_distance, best_index):  # type: ignore[no-untyped-def]
     """The three nearest centres of points[i] (exact squared distances; ``k`` and inf
     past the last centre), into the buffers; ``squared`` is scratch of K entries."""
@@ -142,18 +160,10 @@ def _search(points, i, columns, squared, best_distance, best_index):  # type: ig
     _squared_distances(points, i, columns, squared)
     first = second = third = np.inf
     at_first = at_second = at_third = k
-    for j in range(k):  # strict comparisons: equal distances go to the lower index
-        value = squared[j]
-        if value < third:
-            if value < second:
-                third, at_third = second, at_second
-                if value < first:
-                    second, at_second = first, at_first
-                    first, at_first = value, j
-                else:
-                    second, at_second = value, j
-            else:
-                third, at_third = value, j
+    for j in range(k):
+        first, at_first, second, at_second, third, at_third = _keep_three(
+            squared[j], j, first, at_first, second, at_second, third, at_third
+        )
     best_distance[0], best_distance[1], best_distance[2] = first, second, third
     best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
 
@@ -253,17 +263,9 @@ def _search_near(points, i, label, centers, neighbours, reach, best_distance, be
             value += step * step
         if slot < 0:
             own = value
-        # (value, j) in lexicographic order, as _search's scan in index order has them
-        if value < third or (value == third and j < at_third):
-            if value < second or (value == second and j < at_second):
-                third, at_third = second, at_second
-                if value < first or (value == first and j < at_first):
-                    second, at_second = first, at_first
-                    first, at_first = value, j
-                else:
-                    second, at_second = value, j
-            else:
-                third, at_third = value, j
+        first, at_first, second, at_second, third, at_third = _keep_three(
+            value, j, first, at_first, second, at_second, third, at_third
+        )
     if not reach[label] - np.sqrt(own) > np.sqrt(third) + 1e-6:
         return False
     best_distance[0], best_distance[1], best_distance[2] = first, second, third
