@@ -367,14 +367,14 @@ def _image(
 def parse_case(data: bytes) -> Case:
     """Fuzz bytes -> a case. Layout (:func:`case_bytes` writes it): width - 1, height - 1,
     source, option flags, K (a byte, then a u16), seed, extras flags, [level], [bits],
-    [auto target, amount], three palette bytes for "P" sources, then pixel bytes."""
+    [quality], [auto target, amount], three palette bytes for "P" sources, then pixel bytes."""
     reader = _Bytes(data)
     width, height = 1 + reader.byte() % 32, 1 + reader.byte() % 32
     source = reader.pick(SOURCES)
     flags = reader.byte()
     method = "gmm" if flags & 1 else "kmeans"
     colorspace = ("rgb", "oklab", "lab", "hsv")[flags >> 1 & 3]
-    compression = ("zlib", "lzma", "none", "zlib")[flags >> 3 & 3]
+    compression = ("zlib", "lzma", "none", "smallest")[flags >> 3 & 3]
     k_byte, k_wide = reader.byte(), reader.u16()
     colors: int | str = SMALL_K[k_byte % len(SMALL_K)] if k_byte & 0x80 == 0 else 1 + k_wide % MAX_COLORS
     if method == "gmm" and isinstance(colors, int):
@@ -391,6 +391,8 @@ def parse_case(data: bytes) -> Case:
         options["level"] = reader.byte() % 10
     if extra & 2:
         options["bits_per_index"] = 1 + reader.byte() % 16
+    if extra & 4:  # the size/quality knob, plain or dithered
+        options["quality"] = reader.byte() % 101
     # colors="auto" searches over K (about ten encodes): kept rare, and on small images.
     if extra & 0xF0 == 0xF0 and width * height <= 256 and method == "kmeans":
         colors = "auto"
@@ -433,6 +435,8 @@ def _allowed_refusals(case: Case) -> set[str]:
         allowed.add("bad-option")  # dithering works with at most 256 colours
     if "max_bytes" in case.options:
         allowed.add("bad-option")  # even K = 1 does not fit
+    if case.options["compression"] == "smallest" and "level" in case.options:
+        allowed.add("bad-option")  # "smallest" tries its own levels
     return allowed
 
 
