@@ -14,8 +14,8 @@ workers read and write on a file system they share with it.
 
 Memory stays flat in the number of files: the folders are walked lazily (:func:`plan`),
 at most ``window`` tasks are in flight (a new one is submitted as each finishes) and
-each outcome is dropped once reported. On Dask a task is a small group of files
-(:func:`group_size`): the cluster's cost per task is that of a small file's encode.
+each outcome is dropped once reported. On Dask (:mod:`kmzcodec.cluster`) a task is a small
+group of files: the cluster's cost per task is that of a small file's encode.
 A file that fails is reported with its path and reason and the others go on. On Dask
 a worker that dies has its tasks re-run elsewhere; a re-run that finds the output
 its first attempt wrote (same bytes) counts it as converted.
@@ -36,8 +36,9 @@ from PIL import Image
 
 from . import fileio, palettes
 from .cli.encoding import EncodeOptions, encode
+from .cluster import DASK_TASKS_PER_THREAD, dask_workers, on_dask
 from .errors import KmzError
-from .tasks import CONVERTED, FAILED, SKIPPED, Outcome, Task, convert_file, convert_files, failed
+from .tasks import CONVERTED, FAILED, SKIPPED, Outcome, Task, convert_file, shared
 
 __all__ = [
     "CONVERTED",
@@ -54,14 +55,6 @@ __all__ = [
     "plan",
     "run",
 ]
-
-#: Tasks in flight per Dask worker thread: one running, one queued beside it, so no thread
-#: waits for the client's next submission.
-DASK_TASKS_PER_THREAD = 2
-#: Files per Dask task while the run is far from its end (see :func:`group_size`).
-DASK_FILES_PER_TASK = 4
-#: Tasks read ahead of submission: enough to see the end of the run coming.
-DASK_LOOKAHEAD = 64
 
 
 # --------------------------------------------------------------------------- planning
@@ -201,7 +194,7 @@ def _local(items: Iterable[Item], workers: int, flight: Flight) -> Generator[Out
             if isinstance(item, Task):
                 flight.submitted()
                 live.add(item.output)
-                yield _shared(item, workers)
+                yield shared(item, workers)
             else:
                 yield item
 
@@ -242,90 +235,6 @@ def _sweep(outputs: Iterable[str]) -> None:
                         entry.unlink()
 
 
-def _shared(task: Task, sharers: int) -> Task:
-    return Task(task.source, task.output, task.options, task.force, sharers)
-
-
-def dask_workers(client: Any) -> tuple[int, int]:
-    """(threads in the cluster, most worker processes on one host) as the scheduler sees them."""
-    try:  # newer versions list only a few workers unless asked for all
-        workers = client.scheduler_info(n_workers=-1)["workers"]
-    except TypeError:
-        workers = client.scheduler_info()["workers"]
-    per_host: dict[str, int] = {}
-    for info in workers.values():
-        per_host[info["host"]] = per_host.get(info["host"], 0) + 1
-    return sum(info["nthreads"] for info in workers.values()), max(per_host.values(), default=1)
-
-
-def _on_dask(
-    client: Any, items: Iterable[Item], window: int, per_host: int, flight: Flight
-) -> Generator[Outcome, None, None]:
-    from distributed import as_completed
-
-    queue = iter(items)
-    ahead: list[Task] = []  # tasks read ahead of submission, to size the groups
-    exhausted = False
-    live: dict[Any, list[Task]] = {}
-    pending = as_completed()
-
-    def read_ahead() -> Iterator[Outcome]:
-        """Fill ``ahead`` to DASK_LOOKAHEAD tasks; yield what needs no work on the way."""
-        nonlocal exhausted
-        while not exhausted and len(ahead) < DASK_LOOKAHEAD:
-            item = next(queue, None)
-            if item is None:
-                exhausted = True
-            elif isinstance(item, Outcome):
-                yield item
-            else:
-                ahead.append(item)
-
-    def fill() -> Iterator[Outcome]:
-        """Submit groups of tasks until ``window`` are in flight."""
-        while len(live) < window:
-            yield from read_ahead()
-            if not ahead:
-                return
-            group = ahead[: group_size(len(ahead), exhausted, window)]
-            del ahead[: len(group)]
-            future = client.submit(convert_files, [_shared(t, per_host) for t in group], pure=False)
-            live[future] = group
-            flight.submitted()
-            pending.add(future)
-
-    try:
-        yield from fill()
-        for future in pending:
-            group = live.pop(future)
-            if future.status == "finished":
-                outcomes = future.result()
-            elif future.status == "error":  # e.g. KilledWorker: the task's workers died too often
-                error = future.exception()
-                outcomes = [failed(task, f"{type(error).__name__}: {error}") for task in group]
-            else:  # cancelled from elsewhere (another client, the scheduler's restart)
-                outcomes = [failed(task, f"task {future.status} on the cluster") for task in group]
-            future.release()  # the scheduler forgets it; so do we (del below)
-            del future
-            flight.reported()
-            yield from fill()
-            yield from outcomes
-    finally:  # an interrupt or an early close: what is queued never starts
-        if live:
-            client.cancel(list(live))
-            live.clear()
-
-
-def group_size(ahead: int, last: bool, window: int) -> int:
-    """Files in the next Dask task: up to DASK_FILES_PER_TASK while more are coming (each task
-    costs the cluster milliseconds of scheduling and messages, as much as a small file's
-    encode); fewer as the run ends (``last``: only the ``ahead`` files remain), so the
-    workers finish together instead of one waiting for another's last group."""
-    if not last:
-        return DASK_FILES_PER_TASK
-    return max(1, min(DASK_FILES_PER_TASK, ahead // max(1, window)))
-
-
 def run(
     items: Iterable[Item],
     *,
@@ -340,7 +249,7 @@ def run(
     if client is not None:
         flight.workers, per_host = dask_workers(client)
         size = window or DASK_TASKS_PER_THREAD * max(1, flight.workers)
-        return _on_dask(client, items, max(1, size), per_host, flight)
+        return on_dask(client, items, max(1, size), per_host, flight)
     return _local(items, max(1, min(jobs, window or jobs)), flight)
 
 

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import palettes
-from .batch import DASK_TASKS_PER_THREAD, _shared, dask_workers, options_from, plan
+from .batch import options_from, plan
 from .cli.encoding import EncodeOptions
+from .cluster import DASK_TASKS_PER_THREAD, dask_workers
 from .errors import KmzError
 from .histogram import ColorCounts
-from .tasks import Outcome, Task, count_colors
+from .tasks import Outcome, Task, count_colors, shared
 
 
 def _counts(
@@ -36,7 +37,7 @@ def _counts(
         live: list[Any] = []
         try:
             for task in queue:
-                live.append(client.submit(count_colors, _shared(task, per_host), pure=False))
+                live.append(client.submit(count_colors, shared(task, per_host), pure=False))
                 pending.add(live[-1])
                 if len(live) >= size:
                     break
@@ -46,7 +47,7 @@ def _counts(
                 future.release()
                 following = next(queue, None)
                 if following is not None:
-                    live.append(client.submit(count_colors, _shared(following, per_host), pure=False))
+                    live.append(client.submit(count_colors, shared(following, per_host), pure=False))
                     pending.add(live[-1])
         finally:
             if live:
@@ -58,7 +59,7 @@ def _counts(
         return
     from .pool import outcomes
 
-    results = outcomes((_shared(task, workers) for task in tasks), workers, count_colors)
+    results = outcomes((shared(task, workers) for task in tasks), workers, count_colors)
     with contextlib.closing(results):
         yield from results
 

@@ -57,6 +57,11 @@ class Outcome:
         return f"{self.subject or self.source}: {self.reason}"
 
 
+def shared(task: Task, sharers: int) -> Task:
+    """``task`` run beside ``sharers - 1`` others on its process's CPUs (its thread share)."""
+    return Task(task.source, task.output, task.options, task.force, sharers)
+
+
 def failed(task: Task, reason: str, subject: str | None = None) -> Outcome:
     """The outcome of a task that failed for ``reason`` (about ``subject``: its source by default)."""
     return Outcome(task.source, task.output, FAILED, reason=reason, subject=subject or task.source)

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 import kmzcodec
-from kmzcodec import batch, cli, fileio, threads
+from kmzcodec import batch, cli, cluster, fileio, threads
 
 distributed = pytest.importorskip("distributed")
 
@@ -182,7 +182,9 @@ def test_iter_convert_yields_one_outcome_per_file(source: Path, tmp_path: Path) 
     assert missing == [f"{tmp_path / 'missing.png'}: no such file or folder"]
 
 
-@pytest.mark.parametrize("module", ["kmzcodec.tasks", "kmzcodec.batch", "kmzcodec.sharing", "kmzcodec.cli"])
+@pytest.mark.parametrize(
+    "module", ["kmzcodec.tasks", "kmzcodec.cluster", "kmzcodec.batch", "kmzcodec.sharing", "kmzcodec.cli"]
+)
 def test_each_module_imports_first_in_a_fresh_process(module: str) -> None:
     """A Dask worker's first import is kmzcodec.tasks (to unpickle a task): no import cycle."""
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=60)
@@ -336,13 +338,13 @@ def test_kmz_convert_shared_palette_and_fixed_palette(
 
 
 def test_dask_groups_shrink_as_the_run_ends() -> None:
-    full = batch.DASK_FILES_PER_TASK
+    full = cluster.DASK_FILES_PER_TASK
     assert full > 1
-    assert batch.group_size(batch.DASK_LOOKAHEAD, False, 4) == full  # more to come: full groups
-    assert batch.group_size(3, False, 4) == full  # (what is ahead does not matter then)
+    assert cluster.group_size(cluster.DASK_LOOKAHEAD, False, 4) == full  # more to come: full groups
+    assert cluster.group_size(3, False, 4) == full  # (what is ahead does not matter then)
     sizes = []
     left = 2 * full * 4 + 3  # the last files: groups get smaller, down to one file per task
     while left:
-        sizes.append(batch.group_size(left, True, 4))
+        sizes.append(cluster.group_size(left, True, 4))
         left -= sizes[-1]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == full and sizes[-1] == 1
