@@ -322,10 +322,12 @@ def elbow(ks: Sequence[int], values: Sequence[float]) -> int:
         return kept[-1][0]
     x = np.log2([k for k, _ in kept])
     y = np.array([v for _, v in kept])
+    y = y / np.max(np.abs(y)) if np.any(y) else y  # within +-1: differences cannot overflow
     if y[-1] == y[0]:
         return kept[-1][0]
     x = (x - x[0]) / (x[-1] - x[0])
-    y = (y - y[0]) / (y[-1] - y[0])  # rising or falling, now runs from 0 up to 1
+    with np.errstate(over="ignore"):  # ends a hair apart and a point far off: its height is +-inf
+        y = (y - y[0]) / (y[-1] - y[0])  # rising or falling, now runs from 0 up to 1
     # Height above the chord y = x (proportional to the distance from it).
     height = y - x
     best = int(np.argmax(height))
