@@ -79,7 +79,7 @@ def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
         if not compiled:
             from numba import njit
 
-            compiled.append(njit(cache=True)(function))
+            compiled.append(njit(cache=True, nogil=True)(function))  # nogil: the map may run beside k-means
         return compiled[0](*args)
 
     return call
@@ -171,12 +171,16 @@ def _weigh_runs(labels: np.ndarray, contrast: np.ndarray) -> np.ndarray:  # prag
     return weights
 
 
-def dither_map(pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(H, W) float32 in 0..1: the share of the incoming error each pixel takes."""
+def dither_map(pixels: np.ndarray, labels: np.ndarray, contrast: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) float32 in 0..1: the share of the incoming error each pixel takes.
+
+    ``contrast``: :func:`contrast_map` of these pixels if it is already known."""
     height, width = labels.shape
     if min(height, width) < MIN_MAP_SIDE:
         return np.ones((height, width), dtype=np.float32)
-    return _weigh_runs(np.ascontiguousarray(labels), contrast_map(pixels))
+    if contrast is None:
+        contrast = contrast_map(pixels)
+    return _weigh_runs(np.ascontiguousarray(labels), contrast)
 
 
 def _search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -331,6 +335,7 @@ def diffuse(
     *,
     active: np.ndarray | None = None,
     quality: int = DEFAULT_QUALITY,
+    contrast: np.ndarray | None = None,
 ) -> np.ndarray:
     """(H, W) uint8 indices into ``palette`` for (H, W, C) uint8 ``pixels``, error diffused.
 
@@ -342,6 +347,7 @@ def diffuse(
     (:func:`knob`): incoming errors smaller than a threshold are dropped, and
     a pixel takes the index beside it (in scan order) or above it where that
     is almost as near its target; what it adds to the error is diffused on.
+    ``contrast``: :func:`contrast_map` of the pixels, when it was made beforehand.
     """
     k, channels = palette.shape
     if k > DITHER_MAX_COLORS:
@@ -360,7 +366,7 @@ def diffuse(
     residual = (_to_working(colors[sample]) - entries[labels[sample]])[active[sample]]
     rms = float(np.sqrt(np.mean(residual**2) * channels)) if residual.size else 0.0
     cap = max(MIN_CAP, CAP_FACTOR * rms)
-    weights = dither_map(pixels[:, :, :channels], labels) * np.float32(strength)
+    weights = dither_map(pixels[:, :, :channels], labels, contrast) * np.float32(strength)
     order, spacing = _search_tables(entries.astype(np.float64))
     relative, min_error = knob(quality)
     return _diffuse(

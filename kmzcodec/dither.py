@@ -22,12 +22,14 @@ def dither(
     labels: np.ndarray,
     strength: float,
     quality: int = DEFAULT_QUALITY,
+    contrast: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dithered indices, (H, W), for (H, W, 1|3|4) ``pixels`` against ``palette`` at ``strength`` 0..1.
 
     ``labels`` are each pixel's nearest entry; ``quality`` is the size/quality
     knob (:func:`kmzcodec.diffusion.knob`; 100: off). RGBA: opaque pixels are dithered
     (colour only) against the opaque entries, the rest keep their nearest entry.
+    ``contrast``: :func:`contrast_source`'s pixels' contrast map, if made beforehand.
     """
     k, channels = palette.shape
     if k > DITHER_MAX_COLORS:
@@ -40,6 +42,13 @@ def dither(
         within[opaque_entries] = np.arange(len(opaque_entries))
         opaque = pixels[:, :, 3] == 255
         rgb = palette[opaque_entries, :3]
-        dithered = diffuse(pixels[:, :, :3], rgb, within[labels], strength, active=opaque, quality=quality)
+        dithered = diffuse(
+            pixels[:, :, :3], rgb, within[labels], strength, active=opaque, quality=quality, contrast=contrast
+        )
         return np.where(opaque, opaque_entries[dithered].astype(labels.dtype), labels)
-    return diffuse(pixels, palette, labels, strength, quality=quality).astype(labels.dtype)
+    return diffuse(pixels, palette, labels, strength, quality=quality, contrast=contrast).astype(labels.dtype)
+
+
+def contrast_source(pixels: np.ndarray) -> np.ndarray:
+    """The pixels :func:`dither` builds its dither map from: the colour of RGBA, all of the rest."""
+    return pixels[:, :, :3] if pixels.shape[2] == 4 else pixels

@@ -36,12 +36,17 @@ of :class:`~kmzcodec.settings.QuantizerSettings`, passed in explicitly):
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import colorspace as spaces
 from . import options
+from .diffusion import MIN_MAP_SIDE, contrast_map
+from .dither import contrast_source
 from .dither import dither as error_diffusion
 from .errors import KmzError
 from .gmm import gmm
@@ -49,6 +54,11 @@ from .histogram import histogram
 from .kmeans import kmeans
 from .lloyd import Bounds, nearest, settle
 from .settings import DEFAULT_SETTINGS, QuantizerSettings
+from .threads import cpu_budget
+
+#: Dithered images of at least this many pixels get their dither map's contrast made on a
+#: second CPU while the palette is clustered (smaller ones: not worth a thread).
+BESIDE_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,7 @@ class Quantizer:
         self.method, self.colorspace, self.seed = method, colorspace, int(seed)
         self.settings = settings
         self._histogram = histogram(pixels, settings.histogram_band)
+        self._contrast: Future[np.ndarray] | None = None  # the dither map's, once made
 
     @property
     def distinct_colors(self) -> int:
@@ -169,18 +180,35 @@ class Quantizer:
         hist = self._histogram
         dtype = _index_dtype(colors)
         labels: np.ndarray
+        contrast: Future[np.ndarray] | None = None
         if len(hist.colors) <= colors:
             palette, labels, used = hist.colors, np.arange(len(hist.colors), dtype=dtype), "exact"
         else:
-            palette, labels = cluster(
-                hist.colors, hist.counts, colors, self.method, self.colorspace, self.seed, self.settings
-            )
+            with self._beside(dither > 0) as contrast:
+                palette, labels = cluster(
+                    hist.colors, hist.counts, colors, self.method, self.colorspace, self.seed, self.settings
+                )
             used = self.method
         indices = hist.to_pixels(labels.astype(dtype, copy=False))
         dithered = dither > 0 and used != "exact"
         if dithered:
-            indices = error_diffusion(self.pixels, palette, indices, dither, quality)
+            known = contrast.result() if contrast is not None else None
+            indices = error_diffusion(self.pixels, palette, indices, dither, quality, known)
         return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
+
+    @contextlib.contextmanager
+    def _beside(self, wanted: bool) -> Iterator[Future[np.ndarray] | None]:
+        """While the block clusters, the dither map's contrast (which does not depend on the
+        palette) is made on a second CPU, when the encode has one and the image is large
+        enough to be worth a thread: the same map, made sooner. Kept for later K's (auto K)."""
+        height, width = self.pixels.shape[:2]
+        worth = height * width >= BESIDE_PIXELS and min(height, width) >= MIN_MAP_SIDE
+        if self._contrast is None and wanted and worth and cpu_budget() > 1:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmz-contrast") as pool:
+                self._contrast = pool.submit(contrast_map, contrast_source(self.pixels))
+                yield self._contrast
+            return
+        yield self._contrast if wanted else None
 
     def remap(
         self, palette: np.ndarray, *, dither: bool | float = False, quality: int = options.DEFAULT_QUALITY

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import kmzcodec
-from kmzcodec import cli, diffusion, options, quantize
+from kmzcodec import cli, diffusion, options, quantize, threads
 
 
 def gradient(height: int = 48, width: int = 96) -> np.ndarray:
@@ -194,3 +194,24 @@ def test_dithering_follows_the_image_closer_on_average_than_nearest_colours(chan
     band_error = np.abs(block_means(plain.palette[plain.indices]) - block_means(pixels)).mean()
     dither_error = np.abs(block_means(dithered.palette[dithered.indices]) - block_means(pixels)).mean()
     assert dither_error < 0.6 * band_error
+
+
+def test_the_contrast_made_beside_the_clustering_gives_the_same_bytes() -> None:
+    """A large dithered image has its dither map's contrast made on a second CPU while the
+    palette is clustered; an encode with one CPU makes it afterwards: same bytes."""
+    rng = np.random.default_rng(11)
+    side = int(np.ceil(np.sqrt(quantize.BESIDE_PIXELS))) + 8
+    y, x = np.mgrid[0:side, 0:side]
+    image = np.stack([x % 256, y % 256, (x + y) % 256], axis=-1) + rng.integers(0, 12, (side, side, 3))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    if threads.available_cpus() > 1:
+        quantizer = quantize.Quantizer(image)
+        beside = quantizer.quantize(16, dither=True)
+        assert quantizer._contrast is not None  # it was made beside
+    with threads.cpu_share(2 * threads.available_cpus()):  # one CPU: no thread, made afterwards
+        alone = quantize.Quantizer(image)
+        after = alone.quantize(16, dither=True)
+        assert alone._contrast is None
+    if threads.available_cpus() > 1:
+        assert np.array_equal(beside.indices, after.indices)
+    assert kmzcodec.encode(image, 16, dither=True) == kmzcodec.encode(image, 16, dither=True)
