@@ -1,8 +1,8 @@
 """Batch conversion: throughput of ``kmz convert`` engines, and the parent's memory in the number of files.
 
 Throughput: --images generated images (random crops, --min-size to --max-size pixels
-a side, of the corpus images), converted with kmzcodec.batch.convert (the work of
-``kmz convert``) by:
+a side, of the corpus images and of photographs and graphics not in it), converted with
+kmzcodec.batch.convert (the work of ``kmz convert``) by:
   -j 1    in this process
   -j 2    two worker processes
   dask    a LocalCluster of 2 worker processes, 1 thread each (started beforehand:
@@ -50,12 +50,16 @@ GOAL_RSS = 1.2
 
 
 def make_crops(folder: Path, count: int, low: int, high: int, corpus: str | None, seed: int = 0) -> int:
-    """``count`` PNG crops of the corpus images; returns their total pixels."""
+    """``count`` PNG crops, taken in turn from the corpus images and from photographs and
+    graphics that are not in it (scikit-image's samples, drawn graphics); returns their
+    total pixels."""
     rng = np.random.default_rng(seed)
     sources = []
     for path in _corpus.images(corpus):
         with Image.open(path) as opened:
             sources.append(opened.convert("RGB"))
+    unseen = _corpus.unseen_photographs() + _corpus.synthetic_graphics()
+    sources += [image.convert("RGB") for _, image in unseen]
     pixels = 0
     for i in range(count):
         image = sources[i % len(sources)]

@@ -132,6 +132,21 @@ def decoded(tool: str, data: bytes) -> Image.Image:
         return opened.copy()
 
 
+def in_rotation(runner: Tools, tools: list[str], repeat: int) -> tuple[dict[str, float], dict[str, bytes]]:
+    """Each tool's median time over ``repeat`` rounds, the tools taking turns (so a change in the
+    machine's load touches all of them), after one kmz run to warm caches and imports; and each
+    tool's output."""
+    times: dict[str, list[float]] = {tool: [] for tool in tools}
+    outputs: dict[str, bytes] = {}
+    runner.kmz()
+    for _ in range(repeat):
+        for tool in tools:
+            start = time.perf_counter()
+            outputs[tool] = getattr(runner, tool)()
+            times[tool].append(time.perf_counter() - start)
+    return {tool: statistics.median(values) for tool, values in times.items()}, outputs
+
+
 def speed_table(paths: list[Path], ks: list[int], repeat: int, with_ssim: bool) -> list[dict]:
     rows = []
     tools = ["kmz", "pngquant", "median_cut", "octree"]
@@ -140,19 +155,12 @@ def speed_table(paths: list[Path], ks: list[int], repeat: int, with_ssim: bool) 
         with tempfile.TemporaryDirectory() as tmp:
             for k in ks:
                 runner = Tools(image, k, Path(tmp))
-                times: dict[str, list[float]] = {tool: [] for tool in tools}
-                outputs: dict[str, bytes] = {}
-                runner.kmz()  # warm caches and imports once
-                for _ in range(repeat):
-                    for tool in tools:
-                        start = time.perf_counter()
-                        outputs[tool] = getattr(runner, tool)()
-                        times[tool].append(time.perf_counter() - start)
+                times, outputs = in_rotation(runner, tools, repeat)
                 row: dict = {"image": path.name, "pixels": image.width * image.height, "k": k}
                 for tool in tools:
                     result = decoded(tool, outputs[tool])
                     row[tool] = {
-                        "seconds": statistics.median(times[tool]),
+                        "seconds": times[tool],
                         "bytes": len(outputs[tool]),
                         "psnr": metrics.psnr(image, result),
                         "ssim": metrics.ssim(image, result) if with_ssim else None,
@@ -435,18 +443,11 @@ def ratio_table(images: list[tuple[str, Image.Image]], ks: list[int], repeat: in
         with tempfile.TemporaryDirectory() as tmp:
             for k in ks:
                 runner = Tools(image, k, Path(tmp))
-                times: dict[str, list[float]] = {tool: [] for tool in tools}
-                outputs: dict[str, bytes] = {}
-                runner.kmz()  # warm caches and imports once
-                for _ in range(repeat):
-                    for tool in tools:
-                        start = time.perf_counter()
-                        outputs[tool] = getattr(runner, tool)()
-                        times[tool].append(time.perf_counter() - start)
+                times, outputs = in_rotation(runner, tools, repeat)
                 row: dict = {"image": label, "pixels": image.width * image.height, "k": k}
                 for tool in tools:
                     row[tool] = {
-                        "seconds": statistics.median(times[tool]),
+                        "seconds": times[tool],
                         "bytes": len(outputs[tool]),
                         "psnr": metrics.psnr(image, decoded(tool, outputs[tool])),
                     }

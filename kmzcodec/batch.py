@@ -325,21 +325,21 @@ def iter_convert(
 ) -> Generator[Outcome, None, None]:
     """Every file's :class:`Outcome`, as they are settled or complete.
 
-    Arguments as :func:`convert`'s; ``flight`` counts the tasks in flight.
+    Arguments as :func:`convert`'s; ``flight`` counts the tasks in flight. Options are
+    checked (and a shared palette fitted) at the first ``next``, before any file.
     """
     paths = list(paths)
     if shared:
         encode_options = _with_shared(paths, out_dir, client, jobs, window, encode_options)
-    work = _prepare(paths, out_dir, force, encode_options)
-    yield from run(work, client=client, jobs=jobs, window=window, flight=flight)
-
-
-def _prepare(
-    paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], force: bool, encode_options: Any
-) -> Iterator[Item]:
     options = options_from(encode_options)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return plan(paths, out_dir, force=force, options=options)
+    yield from run(
+        plan(paths, out_dir, force=force, options=options),
+        client=client,
+        jobs=jobs,
+        window=window,
+        flight=flight,
+    )
 
 
 def _with_shared(
@@ -378,23 +378,24 @@ def convert(
 
     ``jobs`` worker processes here, or with a ``distributed.Client`` as ``client`` the
     workers of its cluster, which must see ``paths`` and ``out_dir`` at the same names.
-    At most ``window`` files are in flight (default: ``jobs``; on Dask two per worker
-    thread). Outputs that exist are skipped unless ``force``. ``progress``: True for a
-    tqdm bar, or a function called with each file's :class:`Outcome`. ``encode_options``
-    are :class:`EncodeOptions` fields: ``colors``, ``method``, ``colorspace``, ``dither``,
-    ``compression``, ``level``, ``seed``, ``resize``, ``palette`` (a palette to map every
-    file onto), ... With ``shared``, one palette of ``colors`` entries is fitted to all
-    inputs first (:func:`shared_palette`) and every file is mapped onto it.
+    At most ``window`` tasks are in flight (default: ``jobs``; on Dask two per worker
+    thread, each task a small group of files). Outputs that exist are skipped unless
+    ``force``. ``progress``: True for a tqdm bar, or a function called with each file's
+    :class:`Outcome`. ``encode_options`` are :class:`EncodeOptions` fields: ``colors``,
+    ``method``, ``colorspace``, ``dither``, ``compression``, ``level``, ``seed``, ``resize``,
+    ``palette`` (a palette to map every file onto), ... With ``shared``, one palette of
+    ``colors`` entries is fitted to all inputs first (:func:`shared_palette`) and every file
+    is mapped onto it.
     """
     start = time.perf_counter()
     paths = list(paths)
-    if shared:
-        encode_options = _with_shared(paths, out_dir, client, jobs, window, encode_options)
-    work = _prepare(paths, out_dir, force, encode_options)
     summary = Summary()
     flight = Flight()
+    outcomes = iter_convert(
+        paths, out_dir, client=client, jobs=jobs, window=window, force=force, flight=flight, shared=shared,
+        **encode_options,
+    )  # fmt: skip
     bar = _bar(count(paths, out_dir)) if progress is True else None
-    outcomes = run(work, client=client, jobs=jobs, window=window, flight=flight)
     try:
         with contextlib.closing(outcomes):  # an interrupt here also stops the workers at once
             for outcome in outcomes:

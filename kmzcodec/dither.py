@@ -29,7 +29,7 @@ def dither(
     ``labels`` are each pixel's nearest entry; ``quality`` is the size/quality
     knob (:func:`kmzcodec.diffusion.knob`; 100: off). RGBA: opaque pixels are dithered
     (colour only) against the opaque entries, the rest keep their nearest entry.
-    ``contrast``: :func:`contrast_source`'s pixels' contrast map, if made beforehand.
+    ``contrast``: the contrast map of :func:`dithered_planes`, if made beforehand.
     """
     k, channels = palette.shape
     if k > DITHER_MAX_COLORS:
@@ -43,12 +43,19 @@ def dither(
         opaque = pixels[:, :, 3] == 255
         rgb = palette[opaque_entries, :3]
         dithered = diffuse(
-            pixels[:, :, :3], rgb, within[labels], strength, active=opaque, quality=quality, contrast=contrast
+            dithered_planes(pixels),
+            rgb,
+            within[labels],
+            strength,
+            active=opaque,
+            quality=quality,
+            contrast=contrast,
         )
         return np.where(opaque, opaque_entries[dithered].astype(labels.dtype), labels)
     return diffuse(pixels, palette, labels, strength, quality=quality, contrast=contrast).astype(labels.dtype)
 
 
-def contrast_source(pixels: np.ndarray) -> np.ndarray:
-    """The pixels :func:`dither` builds its dither map from: the colour of RGBA, all of the rest."""
+def dithered_planes(pixels: np.ndarray) -> np.ndarray:
+    """The planes :func:`dither` diffuses error in (and builds its dither map from): the colour
+    of RGBA pixels (alpha is never dithered), all of the others."""
     return pixels[:, :, :3] if pixels.shape[2] == 4 else pixels

@@ -194,12 +194,17 @@ def check_min_ssimulacra2(value: object) -> float | None:
     return float(value)
 
 
-def check_max_bytes(value: object) -> int | None:
+def _positive_or_none(value: object, name: str) -> int | None:
     if value is None:
         return None
     if not _is_int(value) or int(value) < 1:
-        raise _fail(f"max_bytes must be a positive integer or None, not {value!r}")
+        raise _fail(f"{name} must be a positive integer or None, not {value!r}")
     return int(value)
+
+
+def check_max_bytes(value: object) -> int | None:
+    """The auto-K size target: None or a positive number of bytes."""
+    return _positive_or_none(value, "max_bytes")
 
 
 def check_value_range(value: object) -> tuple[float, float] | None:
@@ -221,11 +226,7 @@ def check_value_range(value: object) -> tuple[float, float] | None:
 
 def check_max_pixels(value: object) -> int | None:
     """The decoder's limit on width x height: None (the format's own limits) or a positive integer."""
-    if value is None:
-        return None
-    if not _is_int(value) or int(value) < 1:
-        raise _fail(f"max_pixels must be a positive integer or None, not {value!r}")
-    return int(value)
+    return _positive_or_none(value, "max_pixels")
 
 
 def check_path(value: object) -> str | os.PathLike[str]:

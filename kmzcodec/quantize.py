@@ -46,8 +46,8 @@ import numpy as np
 from . import colorspace as spaces
 from . import options
 from .diffusion import MIN_MAP_SIDE, contrast_map
-from .dither import contrast_source
 from .dither import dither as error_diffusion
+from .dither import dithered_planes
 from .errors import KmzError
 from .gmm import gmm
 from .histogram import histogram
@@ -205,7 +205,7 @@ class Quantizer:
         worth = height * width >= BESIDE_PIXELS and min(height, width) >= MIN_MAP_SIDE
         if self._contrast is None and wanted and worth and cpu_budget() > 1:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmz-contrast") as pool:
-                self._contrast = pool.submit(contrast_map, contrast_source(self.pixels))
+                self._contrast = pool.submit(contrast_map, dithered_planes(self.pixels))
                 yield self._contrast
             return
         yield self._contrast if wanted else None
