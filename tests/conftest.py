@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,20 @@ def conformance_dir() -> Path:
 @pytest.fixture(scope="session")
 def conformance_table() -> list[dict[str, Any]]:
     return conformance_cases()
+
+
+@pytest.fixture(scope="session")
+def conformance_generator() -> Any:
+    """spec/conformance/generate.py, loaded as a module (its recipes and .xz helpers)."""
+    spec = importlib.util.spec_from_file_location("kmz_conformance_generate", CONFORMANCE / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ invalid ones must raise KmzError with exactly the reason the table gives.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import lzma
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,27 +43,15 @@ def test_vector(conformance_case: dict[str, Any], conformance_dir: Path) -> None
     assert {key: image.info[key] for key in INFO_KEYS} == {key: header[key] for key in INFO_KEYS}
 
 
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("kmz_conformance_generate", CONFORMANCE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
-
-
 def test_generator_reproduces_committed_files(
-    tmp_path: Path, conformance_table: list[dict[str, Any]]
+    tmp_path: Path, conformance_table: list[dict[str, Any]], conformance_generator: Any
 ) -> None:
     """The committed vectors are exactly what the recipes make (byte for byte).
 
     zlib and liblzma builds may compress differently; files holding their output
     are only compared when this machine's compressors match the ones recorded.
     """
-    generator = _load_generator()
+    generator = conformance_generator
     generator.generate(tmp_path)
     committed = {
         p.relative_to(CONFORMANCE) for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".py"
@@ -224,7 +210,9 @@ def test_xz_vectors_hold_what_their_names_say(conformance_dir: Path) -> None:
     assert second[12 + 1] & 0x03 == 0  # the first block is plain LZMA2: the defect is in the second
 
 
-def test_conformance_readme_explains_cases_json(conformance_table: list[dict[str, Any]]) -> None:
+def test_conformance_readme_explains_cases_json(
+    conformance_table: list[dict[str, Any]], conformance_generator: Any
+) -> None:
     """Every key of cases.json and every header code name is documented in the suite's README."""
     readme = (CONFORMANCE / "README.md").read_text(encoding="utf-8")
     document = json.loads((CONFORMANCE / "cases.json").read_text(encoding="utf-8"))
@@ -232,8 +220,7 @@ def test_conformance_readme_explains_cases_json(conformance_table: list[dict[str
     section = readme.split("## cases.json", 1)[1].split("\n## ", 1)[0]
     for key in keys - {"spec", "format_version", "generator", "cases"}:
         assert f"`{key}`" in section, key
-    generator = _load_generator()
-    for labels in (generator.METHOD_LABELS, generator.COLORSPACE_LABELS):
+    for labels in (conformance_generator.METHOD_LABELS, conformance_generator.COLORSPACE_LABELS):
         for code, label in enumerate(labels):
             assert f"{code}: `{label}`" in section, label
 

@@ -462,7 +462,30 @@ def test_zoom_split_and_chart_pick(page: Any) -> None:
     assert numbers(page)["k"] == "2"
 
 
-def test_the_page_offers_only_compressions_kmzjs_shows(server: gui.Running) -> None:
+def test_the_page_offers_every_compression(server: gui.Running) -> None:
     status, _, body = request(server, "/api/state", headers={"X-Kmz-Token": server.app.token})
     offered = json.loads(body)["options"]["compressions"]
-    assert status == 200 and offered == ["zlib", "none"]  # lzma (and "smallest", which picks it) left out
+    assert status == 200 and offered == ["zlib", "lzma", "none", "smallest"]  # kmz.js decodes lzma too
+
+
+def test_the_page_shows_lzma_and_smallest_results(page: Any, tmp_path: Path) -> None:
+    """The page shows lzma and "smallest" results through kmz.js: what is shown is what the
+    downloaded file decodes to."""
+    data = png(field_image())
+    open_file(page, "field.png", data)
+    until(page, "kmzGui.image && kmzGui.image.name === 'field.png'")
+    shown(page)
+    for compression in ("lzma", "smallest"):
+        before = page.evaluate("window.kmzGui.sides.b.generation")
+        page.locator("#side-b .compression").select_option(compression)
+        assert shown(page) == before + 1
+        assert not message(page)
+        picture = canvas_pixels(page)
+        with page.expect_download() as download_info:
+            page.click("#side-b .download-kmz")
+        saved = tmp_path / f"{compression}.kmz"
+        download_info.value.save_as(saved)
+        written = saved.read_bytes()
+        if compression == "lzma":
+            assert written[11] == kmzcodec.format.Compression.LZMA
+        assert np.array_equal(np.asarray(kmzcodec.decode(written).convert("RGBA")), picture)

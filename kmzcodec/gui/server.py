@@ -86,9 +86,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-#: The compressions the page offers: the ones kmz.js decodes (it leaves lzma out, spec 7.5,
-#: and "smallest" nearly always picks lzma), since the page shows each result through kmz.js.
-PAGE_COMPRESSIONS = tuple(name for name in COMPRESSIONS if name in ("zlib", "none"))
+#: The compressions the page offers: the ones kmz.js decodes, since the page shows each
+#: result through kmz.js. That is all of them (lzma through xz.js), and "smallest".
+PAGE_COMPRESSIONS = COMPRESSIONS
 
 
 class HttpError(Exception):

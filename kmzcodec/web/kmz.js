@@ -1,5 +1,5 @@
 // kmz.js: a decoder for .kmz palette images (format version 1), written from
-// spec/kmz-format.md alone. A standalone ES module with no dependencies.
+// spec/kmz-format.md alone. An ES module with no dependencies outside this folder.
 //
 //   import { decode } from "./kmz.js";
 //   const image = await decode(bytes);          // Uint8Array or ArrayBuffer -> ImageData
@@ -7,14 +7,18 @@
 //
 // A malformed file throws a KmzError (an Error) whose .reason is the spec's token
 // (section 9), with the checks in the spec's order, as kmzcodec.decode does.
-// zlib goes through the browser's DecompressionStream("deflate"). lzma (.xz) is left
-// out, as spec 7.5 allows: such a file is checked up to rule 9.9 and then rejected
-// with the reason "unsupported-compression".
+// All three compressions: zlib goes through the browser's DecompressionStream("deflate"),
+// lzma (.xz, spec 7.3 and 7.4) through xz.js, our own .xz / LZMA2 decoder; crc.js holds
+// the CRC-32 both use.
+
+import { crc32 } from "./crc.js";
+import { decompress as unxz, XzError } from "./xz.js";
 
 /** The default limit on width x height, as kmzcodec's (spec 9.6i). */
 export const DEFAULT_MAX_PIXELS = 2 ** 28;
 
-/** Every reason token this decoder reports (spec section 9, and 7.5). */
+/** Every reason token of spec section 9 (this decoder implements lzma, so it never reports
+ * "unsupported-compression", rule 9.10's token for decoders that leave lzma out). */
 export const REASONS = Object.freeze([
   "empty", "bad-magic", "truncated-header", "unsupported-version", "header-crc",
   "bad-palette-kind", "bad-compression", "bad-dimensions", "bad-colors", "bad-bits",
@@ -42,35 +46,6 @@ const COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab", "hsv"];
 /** Bytes of compressed input handed to the inflater at a time: deflate expands at most
  * about 1032:1, so one piece can make at most ~16 MiB of output before we look at it. */
 const FEED = 16384;
-
-// CRC-32 (ISO 3309, as PNG and zlib): slicing by 4 for speed on large files.
-const CRC_TABLES = (() => {
-  const tables = [new Int32Array(256), new Int32Array(256), new Int32Array(256), new Int32Array(256)];
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    tables[0][n] = c;
-  }
-  for (let n = 0; n < 256; n++) {
-    for (let t = 1; t < 4; t++) {
-      const prev = tables[t - 1][n];
-      tables[t][n] = tables[0][prev & 0xff] ^ (prev >>> 8);
-    }
-  }
-  return tables;
-})();
-
-function crc32(bytes, start, end) {
-  const [t0, t1, t2, t3] = CRC_TABLES;
-  let c = -1;
-  let i = start;
-  for (const stop = end - 3; i < stop; i += 4) {
-    c ^= bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-    c = t3[c & 0xff] ^ t2[(c >>> 8) & 0xff] ^ t1[(c >>> 16) & 0xff] ^ t0[c >>> 24];
-  }
-  for (; i < end; i++) c = t0[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
-}
 
 function asBytes(bytes) {
   if (bytes instanceof Uint8Array) return bytes;
@@ -313,8 +288,12 @@ export async function decode(bytes, options = {}) {
   } else if (header.compression === "zlib") {
     rows = await inflate(stored, header.rawLength);
   } else {
-    throw new KmzError(
-      "this decoder leaves out lzma (.xz) compression (spec 7.5)", "unsupported-compression");
+    try {
+      rows = await unxz(stored, header.rawLength);
+    } catch (error) {
+      if (error instanceof XzError) throw new KmzError(error.message, error.reason);
+      throw error;
+    }
   }
   const { width, height, bitsPerIndex: bits, rowBytes } = header;
   // Rule 9.11 over the whole image before 9.12, the order kmzcodec uses.
