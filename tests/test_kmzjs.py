@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -285,12 +286,17 @@ LZMA_SHAPES = [*LARGER, (700, 500, 256, PaletteKind.GREY, 8), (97, 61, 16, Palet
 SMALLEST_SHAPES = [LZMA_SHAPES[i] for i in (0, 2, 4, 6, 8, 10)]
 
 
-def _same_as_kmzcodec(page: Any, files: list[bytes]) -> list[dict[str, Any]]:
-    """Decode ``files`` in the browser; each gives kmzcodec's pixels, or kmzcodec's reason."""
-    results = decode_in_browser(page, [as_item(data) for data in files])
+def _same_as_kmzcodec(page: Any, files: list[bytes], max_pixels: int | None = None) -> list[dict[str, Any]]:
+    """Decode ``files`` in the browser; each gives kmzcodec's pixels, or kmzcodec's reason.
+
+    ``max_pixels``: the pixel limit of both decoders (None: their defaults, both 2^28).
+    """
+    limit = {} if max_pixels is None else {"max_pixels": max_pixels}
+    options = {} if max_pixels is None else {"maxPixels": max_pixels}
+    results = decode_in_browser(page, [as_item(data) for data in files], **options)
     for number, (data, result) in enumerate(zip(files, results, strict=True)):
         try:
-            expected = rgba(data)
+            expected = rgba(data, **limit)
         except kmzcodec.KmzError as error:
             assert result.get("reason") == error.reason, (number, error, result)
         else:
@@ -309,11 +315,13 @@ def test_kmz_js_decodes_lzma_and_smallest_files(page: Any) -> None:
     assert all("rgba" in result for result in results)
 
 
-def _restored(data: bytes, stored: bytes, compression: Compression = Compression.LZMA) -> bytes:
-    """``data`` (a valid file) with other stored data: header and trailer CRCs made right."""
+def _restored(
+    data: bytes, stored: bytes, compression: Compression = Compression.LZMA, **changes: int
+) -> bytes:
+    """``data`` (a valid file) with other stored data (and header ``changes``): CRCs made right."""
     header = container.parse_header(data[:HEADER_SIZE])
     palette = data[HEADER_SIZE : header.data_offset]
-    header = dataclasses.replace(header, compression=compression, data_length=len(stored))
+    header = dataclasses.replace(header, compression=compression, data_length=len(stored), **changes)
     return header.pack() + palette + stored + container.data_crc(palette, stored).to_bytes(4, "little")
 
 
@@ -378,7 +386,8 @@ def test_kmz_js_decodes_every_kind_of_stream(page: Any, conformance_generator: A
 
 
 def _mutated(data: bytes, rng: random.Random) -> bytes:
-    """``data`` with a few stored bytes changed, or cut, and its CRCs made right again."""
+    """``data`` with a few stored bytes changed, or cut, and its CRCs made right again; a
+    third of them declare a random height too, so that output stops at other places."""
     header = container.parse_header(data[:HEADER_SIZE])
     stored = bytearray(data[header.data_offset : -4])
     for _ in range(rng.choice([1, 1, 1, 2, 3, 8])):
@@ -389,7 +398,8 @@ def _mutated(data: bytes, rng: random.Random) -> bytes:
             stored[at] = rng.randrange(256)
     if rng.random() < 0.1:
         stored = stored[: rng.randrange(len(stored))]
-    return _restored(data, bytes(stored))
+    height = rng.randrange(1, header.height + 2) if rng.random() < 1 / 3 else header.height
+    return _restored(data, bytes(stored), height=height)
 
 
 def test_kmz_js_damaged_lzma_streams_give_kmzcodecs_reason(page: Any, conformance_generator: Any) -> None:
@@ -437,3 +447,25 @@ def _resized_chunk(data: bytes, change: int) -> bytes:
     stored[at] = stored[at] & 0xE0 | size >> 16
     stored[at + 1 : at + 3] = (size & 0xFFFF).to_bytes(2, "big")
     return _restored(data, bytes(stored))
+
+
+def test_kmz_js_replays_the_fuzz_decode_inputs(page: Any) -> None:
+    """The fuzz decode target's seeds (conformance and encoder files) and kept inputs, at
+    its pixel limit: kmzcodec's pixels or reason. The kept input
+    xz-bad-match-just-past-the-declared-length pins liblzma's stopping point: with no room
+    left it decodes one more LZMA symbol, and that one's invalid distance is corrupt-stream."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # "fuzz" is a folder of the repository, not a package
+    from fuzz import harnesses, seeds
+
+    inputs = seeds.seed_inputs("decode")
+    for kind in ("corpus", "regressions"):
+        folder = REPO / "fuzz" / kind / "decode"
+        if folder.is_dir():
+            inputs |= {f"{kind}/{path.name}": path.read_bytes() for path in sorted(folder.iterdir())}
+    kept = "regressions/xz-bad-match-just-past-the-declared-length"
+    assert kept in inputs
+    names = list(inputs)
+    results = _same_as_kmzcodec(page, list(inputs.values()), max_pixels=harnesses.LIMIT)
+    assert results[names.index(kept)].get("reason") == "corrupt-stream"
+    assert sum(inputs[name][11:12] == bytes([Compression.LZMA]) for name in names) >= 30

@@ -9,10 +9,12 @@
 // spec 7.4 that fails. Step 0 (structure: stream header, footer, index, every block header,
 // check ID, one LZMA2 filter, dictionary <= 64 MiB) is checked before any output. Then
 // the stream is read from the start as liblzma reads it, into one buffer of
-// rawLength + 1 bytes that is also the LZMA dictionary; decoding stops as soon as it would
-// need to write past that buffer (wrong-size), after reading whatever needs no output
-// (chunk and block ends, checks, index), which is where liblzma stops too. Memory is the
-// output buffer plus ~30 KiB of probabilities, whatever the stream declares.
+// rawLength + 1 bytes that is also the LZMA dictionary. Where the buffer is full, decoding
+// stops (wrong-size) at the point where liblzma stops when its output is full, so that
+// both find the same errors first (kmzcodec decodes through liblzma): it still reads what
+// needs no output (chunk and block ends, checks, chunk headers) and decodes one more LZMA
+// symbol, whose errors count. Memory is the output buffer plus ~28 KiB of probabilities,
+// whatever the stream declares; work is bounded by the input and output sizes.
 
 import { crc32, crc64 } from "./crc.js";
 
@@ -191,13 +193,16 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
   const full = () => {
     throw outPos === blockEnd ? corrupt("a block holds more data than its header says") : FULL;
   };
-  const byte = () => {
-    if (inPos >= inEnd) throw corrupt("the LZMA2 data is truncated");
-    return b[inPos++];
+  // Input that runs out once the output is full is not an error (liblzma waits for more).
+  const truncated = () => {
+    if (outPos === outStop) full();
+    throw corrupt("the LZMA2 data is truncated");
   };
+  const byte = () => (inPos < inEnd ? b[inPos++] : truncated());
   const rcByte = () => {
-    if (inPos >= chunkLimit) throw corrupt("an LZMA chunk runs past its compressed size");
-    return b[inPos++];
+    if (inPos < chunkLimit) return b[inPos++];
+    if (inPos >= inEnd) return truncated();
+    throw corrupt("an LZMA chunk runs past its compressed size");
   };
   const bit = (i) => {
     if (range < 0x1000000) {
@@ -272,7 +277,9 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
     const pbMask = (1 << pb) - 1;
     const lpMask = (1 << lp) - 1;
     while (outPos !== stop) {
-      if (outPos === outStop) full();
+      // With no room left, liblzma still decodes one more symbol (and may find it invalid)
+      // before it stops; so does this decoder.
+      const last = outPos === outStop;
       const pos = outPos - dictStart;
       const posState = pos & pbMask;
       if (!bit(IS_MATCH + (state << 4) + posState)) {
@@ -290,6 +297,7 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
           } while (symbol < 0x100);
         }
         while (symbol < 0x100) symbol = (symbol << 1) | bit(base + symbol);
+        if (last) full();
         out[outPos++] = symbol & 0xff;
         state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
         continue;
@@ -306,6 +314,7 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
         if (!bit(IS_REP_G0 + state)) {
           if (!bit(IS_REP0_LONG + (state << 4) + posState)) {
             state = state < 7 ? 9 : 11;
+            if (last) full();
             out[outPos] = out[outPos - rep0 - 1];
             outPos++;
             continue;
