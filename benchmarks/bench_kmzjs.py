@@ -15,6 +15,8 @@ ratio, and exits with status 1 if a case is above the goal.
 
 Run from the repository root, under the shared benchmark lock:
     flock /tmp/kmzcodec-bench.lock .venv/bin/python benchmarks/bench_kmzjs.py
+``--compression lzma`` (or ``smallest``) times kmz.js's own .xz decoder (xz.js) instead of
+zlib through the browser's DecompressionStream.
 A quick check that it works (small image, one round):
     .venv/bin/python benchmarks/bench_kmzjs.py --limit 1 --pixels 100000 --repeat 1
 """
@@ -37,9 +39,11 @@ import _corpus  # noqa: E402
 from kmzcodec import container  # noqa: E402
 from kmzcodec.encoder import encode_details  # noqa: E402
 from kmzcodec.gui import headless  # noqa: E402
+from kmzcodec.options import COMPRESSIONS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-KMZ_JS = REPO / "kmzcodec" / "web" / "kmz.js"
+#: kmz.js and the modules it imports (crc.js, xz.js): every ES module of the page's folder.
+WEB = REPO / "kmzcodec" / "web"
 RATIO_GOAL = 1.5
 #: "4 MP": the 2560x1600 photographs (4.1 MP), not the 14.7 MP wallpapers.
 MIN_PIXELS, MAX_PIXELS = 3_500_000, 5_000_000
@@ -117,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", nargs="+", help="images to use instead of the corpus's 4 MP photographs")
     parser.add_argument("--colors", type=int, nargs="+", default=[16, 256], help="K values")
     parser.add_argument("--repeat", type=int, default=21, help="timed rounds per case (median)")
+    parser.add_argument(
+        "--compression",
+        default="zlib",
+        choices=COMPRESSIONS,
+        help="the .kmz files' compression (default zlib)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--pixels", type=int, default=None, help="downscale images to at most N pixels")
     parser.add_argument("--chromium", default=headless.executable())
@@ -129,13 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="kmzjs-bench-") as name:
         folder = Path(name)
-        shutil.copyfile(KMZ_JS, folder / "kmz.js")
+        for module in WEB.glob("*.js"):
+            shutil.copyfile(module, folder / module.name)
         cases = []
         for stem, picture in pictures(args):
             for colors in args.colors:
                 quantized = encode_details(picture, colors).quantized
                 base = f"{stem}-{colors}"
-                (folder / f"{base}.kmz").write_bytes(container.write(quantized.palette, quantized.indices))
+                (folder / f"{base}.kmz").write_bytes(
+                    container.write(quantized.palette, quantized.indices, compression=args.compression)
+                )
                 _corpus.png8(quantized.palette, quantized.indices).save(folder / f"{base}.png", optimize=True)
                 cases.append((stem, colors, picture.width * picture.height, base))
         with headless.serving(folder) as origin, sync_playwright() as playwright:
