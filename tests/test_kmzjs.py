@@ -378,11 +378,18 @@ def test_kmz_js_decodes_every_kind_of_stream(page: Any, conformance_generator: A
     far = lzma.compress(_rows(base), check=lzma.CHECK_CRC32)
     for byte in (2, 0):
         files.append(_restored(base, conformance_generator.xz_dictionary(far, byte)))
+    # A check field with one bit flipped: every check that kmz.js verifies (SHA-256 too, through
+    # crypto.subtle: the test page is a secure context) makes it corrupt-stream.
+    for check, size in ((lzma.CHECK_CRC32, 4), (lzma.CHECK_CRC64, 8), (lzma.CHECK_SHA256, 32)):
+        stream = bytearray(lzma.compress(_rows(base), check=check))
+        check_end = len(stream) - 12 - conformance_generator.index_length(stream)
+        stream[check_end - size] ^= 0x10
+        files.append(_restored(base, bytes(stream)))
     results = _same_as_kmzcodec(page, files)
-    reasons = [result.get("reason") for result in results[-8:]]
-    expected = ["wrong-size"] * 4 + ["nonzero-padding", "index-out-of-range", None, "corrupt-stream"]
+    reasons = [result.get("reason") for result in results[-11:]]
+    expected = ["wrong-size"] * 4 + ["nonzero-padding", "index-out-of-range", None] + ["corrupt-stream"] * 4
     assert reasons == expected, reasons
-    assert all("rgba" in result for result in results[:-8])
+    assert all("rgba" in result for result in results[:-11])
 
 
 def _mutated(data: bytes, rng: random.Random) -> bytes:
