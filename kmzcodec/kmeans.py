@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import plusplus
+from ._plusplus import plusplus
 from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
@@ -98,6 +98,8 @@ def seed_centers(
         start = kmeans_plusplus(points, weights, k, rng)
         steps = settings.seed_steps if tries > 1 else min(settings.seed_steps, settings.single_seed_steps)
         centers, _ = lloyd(points, weights, start, steps, settings)
+        if tries == 1:
+            return centers  # nothing to compare it with
         distance = nearest_distance(points, centers, settings)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kmzcodec._kernels import Centres, plusplus
+from kmzcodec._kernels import Centres
+from kmzcodec._plusplus import plusplus
 from kmzcodec.lloyd import lloyd, settle
 from kmzcodec.settings import DEFAULT_SETTINGS
 from kmzcodec.threads import cpu_share
@@ -123,14 +124,16 @@ def test_local_search_answers_as_the_full_search_or_declines() -> None:
     centers = rng.integers(0, 256, (256, 3)).astype(np.float64)
     centers[5] = centers[4]  # equal distances: the lower index first, as the full scan
     points = np.clip(centers[rng.integers(0, 256, 3000)] + rng.normal(0, 6, (3000, 3)), 0, 255).round()
-    columns = np.ascontiguousarray(centers.T)
+    columns = np.empty((3, 256))
     neighbours = np.empty((256, _kernels.LOCAL_SEARCH_NEIGHBOURS), dtype=np.intp)
-    reach = np.empty(256)
+    reach, half_gap = np.empty(256), np.empty(256)
     _kernels._compile()
-    _kernels._near_centres(centers, columns, neighbours, reach)
+    _kernels._prepare(centers, columns, neighbours, reach, half_gap)
+    assert np.array_equal(columns, centers.T)
     squared = _squared(centers, centers)
     np.fill_diagonal(squared, np.inf)
     np.testing.assert_allclose(reach**2, np.sort(squared, axis=1)[:, neighbours.shape[1] - 1])
+    np.testing.assert_allclose(half_gap, np.sqrt(squared.min(axis=1)) / 2)
     near_distance, near_index = np.empty(3), np.empty(3, dtype=np.intp)
     full_distance, full_index = np.empty(3), np.empty(3, dtype=np.intp)
     answered = 0
