@@ -53,6 +53,7 @@ def _compile() -> None:
             "_squared_distances",
             "_keep_three",
             "_search",
+            "_insert",
             "_prepare",
             "_search_near",
             "_search_all",
@@ -122,7 +123,7 @@ class Centres:
             neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
             reach = np.zeros(k)
             if local:
-                _prepare(rows, np.empty_like(self.columns), neighbours, reach, np.empty(k))
+                _prepare(rows, np.empty_like(self.columns), neighbours, reach, np.empty(k), False)
 
             def search(start: int, stop: int) -> None:
                 _search_all(
@@ -251,18 +252,36 @@ LOCAL_SEARCH_POINTS = 4096
 LOCAL_SEARCH_NEIGHBOURS = 16
 
 
-def _prepare(centers, columns, neighbours, reach, half_gap):  # type: ignore[no-untyped-def]
+def _insert(value, c, best, neighbours, a):  # type: ignore[no-untyped-def]
+    """Put centre ``c`` at squared distance ``value`` (below ``best[-1]``) into the sorted
+    list ``neighbours[a]`` of the nearest centres so far, ``best`` their squared distances."""
+    slot = best.shape[0] - 1
+    while slot > 0 and value < best[slot - 1]:
+        best[slot] = best[slot - 1]
+        neighbours[a, slot] = neighbours[a, slot - 1]
+        slot -= 1
+    best[slot] = value
+    neighbours[a, slot] = c
+
+
+def _prepare(centers, columns, neighbours, reach, half_gap, known):  # type: ignore[no-untyped-def]
     """What the Lloyd checks need of the centres: ``columns``, the centres laid out by
     coordinate (for :func:`_search`); ``half_gap``, half the distance from each centre to
     its nearest other one (inf for a single centre); and, when ``neighbours`` has columns,
     each centre's ``neighbours.shape[1]`` nearest other centres, with ``reach`` the
-    distance to the last of them (every centre not listed is at least that far)."""
+    distance to the last of them (every centre not listed is at least that far).
+
+    ``known``: ``neighbours`` holds the lists of the centres a step before, offered first
+    (centres move little in a step, so the list is then nearly full and few others get in;
+    a list with ties at its end may differ, but any list with its reach proves as well)."""
     k, dims = centers.shape
     for d in range(dims):
         for j in range(k):
             columns[d, j] = centers[j, d]
     count = neighbours.shape[1]
     best = np.empty(max(count, 1))
+    before = np.empty(max(count, 1), dtype=np.intp)
+    offered = np.full(k, -1)
     squared = np.empty(k)
     for a in range(k):
         _squared_distances(centers, a, columns, squared)
@@ -274,17 +293,20 @@ def _prepare(centers, columns, neighbours, reach, half_gap):  # type: ignore[no-
         if count == 0:
             continue
         best[:] = np.inf
+        if known:
+            for slot in range(count):
+                before[slot] = neighbours[a, slot]
         neighbours[a, :] = a
+        if known:
+            for slot in range(count):
+                c = before[slot]
+                if c != a and offered[c] != a:
+                    offered[c] = a
+                    if squared[c] < best[count - 1]:
+                        _insert(squared[c], c, best, neighbours, a)
         for c in range(k):
-            value = squared[c]
-            if value < best[count - 1]:
-                slot = count - 1
-                while slot > 0 and value < best[slot - 1]:
-                    best[slot] = best[slot - 1]
-                    neighbours[a, slot] = neighbours[a, slot - 1]
-                    slot -= 1
-                best[slot] = value
-                neighbours[a, slot] = c
+            if squared[c] < best[count - 1] and offered[c] != a:
+                _insert(squared[c], c, best, neighbours, a)
         reach[a] = np.sqrt(best[count - 1])
 
 
@@ -432,39 +454,49 @@ def _shift_sums(points, weights, moving, previous, labels, mass, sums):  # type:
             sums[j, d] = sums[j, d] - gone[j, d] + came[j, d]
 
 
+class Scratch:
+    """Buffers of :func:`settle_points` for ``n`` points and ``k`` centres in ``dims``
+    dimensions, kept through the steps of one Lloyd run: ``previous``, ``swapped`` and
+    ``looked`` (n entries each), and what :func:`_prepare` makes of the centres (the
+    neighbour lists of one step are the first guesses of the next)."""
+
+    def __init__(self, n: int, k: int, dims: int) -> None:
+        self.previous, self.swapped, self.looked = (np.empty(n, dtype=np.intp) for _ in range(3))
+        local = k >= LOCAL_SEARCH_CENTRES and n >= LOCAL_SEARCH_POINTS
+        self.neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+        self.columns, self.half_gap, self.reach = np.empty((dims, k)), np.empty(k), np.zeros(k)
+        self.known = False
+
+
 def settle_points(
     points: np.ndarray,
     centers: np.ndarray,
     bounds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     chunk: int,
     shift: np.ndarray,
-    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scratch: Scratch,
 ) -> np.ndarray:
     """Make every label the nearest centre after centre j moved by ``shift[j]``; the bounds
     (labels, upper, second, near, lower) are loosened by the shifts and updated in place.
     Returns the points whose label changed, those swapped with their runner-up first, then
-    those searched again, each in order; ``scratch`` is (previous, swapped, looked), each
-    of len(points) entries, ``previous[i]`` then the old label of such a point i.
-    From ``chunk`` points on, they are shared among threads (:func:`_chunks`); the
-    answer does not depend on how many."""
+    those searched again, each in order; ``scratch.previous[i]`` is then the label such a
+    point i had before. From ``chunk`` points on, they are shared among threads
+    (:func:`_chunks`); the answer does not depend on how many."""
     rows = np.ascontiguousarray(centers, dtype=np.float64)
-    k, dims = rows.shape
-    local = k >= LOCAL_SEARCH_CENTRES and len(points) >= LOCAL_SEARCH_POINTS
-    columns, half_gap, reach = np.empty((dims, k)), np.empty(k), np.zeros(k)
-    neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
     _compile()
-    _prepare(rows, columns, neighbours, reach, half_gap)
+    _prepare(rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap, scratch.known)
+    scratch.known = True
     largest = float(shift.max())
-    previous, swapped, looked = scratch
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
-            points, start, stop, rows, columns, neighbours, reach, half_gap, shift, largest,
-            *bounds, previous, swapped, looked,
+            points, start, stop, rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
+            shift, largest, *bounds, scratch.previous, scratch.swapped, scratch.looked,
         )  # fmt: skip
         return start, swaps, looks
 
     counts = _chunks(settle, len(points), chunk)
+    swapped, looked = scratch.swapped, scratch.looked
     if not counts:
         return np.empty(0, dtype=np.intp)
     if len(counts) == 1:

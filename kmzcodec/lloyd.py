@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _kernels
-from ._kernels import Centres, settle_points
+from ._kernels import Centres, Scratch, settle_points
 from .settings import QuantizerSettings
 
 
@@ -127,11 +127,6 @@ def _found(rows: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -
     return bounds
 
 
-def _scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Buffers of :func:`kmzcodec._kernels.settle_points` for ``n`` points."""
-    return np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp)
-
-
 def _arrays(bounds: Bounds) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return bounds.labels, bounds.upper, bounds.second, bounds.near, bounds.lower
 
@@ -152,7 +147,8 @@ def settle(
     if bounds is None:
         return _found(rows, centers, settings), np.arange(len(rows))
     still = np.zeros(len(centers))
-    changed = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, still, _scratch(len(rows)))
+    scratch = Scratch(len(rows), len(centers), rows.shape[1])
+    changed = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, still, scratch)
     return bounds, changed
 
 
@@ -184,7 +180,7 @@ def lloyd(
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     centers = np.array(centers, dtype=np.float64)  # a copy: the caller's stays as it was
     moved, shift = np.empty_like(centers), np.zeros(k)
-    scratch = _scratch(len(rows))
+    scratch = Scratch(len(rows), k, rows.shape[1])
     if bounds is None:
         bounds = _found(rows, centers, settings)
     else:
@@ -200,5 +196,5 @@ def lloyd(
             break
         moving = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
         if moving.size:
-            _kernels._shift_sums(rows, weights, moving, scratch[0], bounds.labels, mass, sums)
+            _kernels._shift_sums(rows, weights, moving, scratch.previous, bounds.labels, mass, sums)
     return centers, bounds
