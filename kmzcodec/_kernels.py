@@ -11,8 +11,15 @@ The search is exact and brute force: the squared distances to all K centres
 out by coordinate), then one scan for the three smallest. It is several times
 faster than a k-d tree query of the same points for K = 16..256 in 3-D. In the
 Lloyd loop at K >= 64 the label's nearest centres are measured first, and the full
-scan runs only when they cannot prove the answer (:func:`_search_near`).
+scan runs only when they cannot prove the answer (:func:`_search_near`); a first
+look-up of many points tries the previous point's nearest centre likewise.
 Equal distances go to the lower centre index.
+
+A Lloyd step is three calls (:func:`kmzcodec.lloyd.lloyd`): the centres moved
+(:func:`_move_centres`), the points settled with their bounds loosened on the way
+(:func:`settle_points`), the cluster sums updated by the points that changed cluster
+(:func:`_shift_sums`), each with the arithmetic, in the order, that numpy's
+whole-array steps had, so the centres are the same to the bit.
 
 Compiled by numba at the first call, cached on disk (importing numba costs
 about 0.3 s, which decoding need not pay).

@@ -58,7 +58,7 @@ def kmeans_plusplus(
     trials = trials or 2 + int(np.log(k))
     # Distances in float32 (the sampling sums stay float64): half the memory
     # traffic of the hot loop; rounding only matters between near-equal candidates.
-    # The draws are made here, in the order the loop uses them (kmzcodec._kernels).
+    # The draws are made here, in the order the loop uses them (kmzcodec._plusplus).
     first = rng.choice(len(points), p=weights / weights.sum())
     uniforms = rng.random((k - 1, trials))
     return points[plusplus(points, weights, first, uniforms)]
