@@ -11,8 +11,15 @@ The search is exact and brute force: the squared distances to all K centres
 out by coordinate), then one scan for the three smallest. It is several times
 faster than a k-d tree query of the same points for K = 16..256 in 3-D. In the
 Lloyd loop at K >= 64 the label's nearest centres are measured first, and the full
-scan runs only when they cannot prove the answer (:func:`_search_near`).
+scan runs only when they cannot prove the answer (:func:`_search_near`); a first
+look-up of many points tries the previous point's nearest centre likewise.
 Equal distances go to the lower centre index.
+
+A Lloyd step is three calls (:func:`kmzcodec.lloyd.lloyd`): the centres moved
+(:func:`_move_centres`), the points settled with their bounds loosened on the way
+(:func:`settle_points`), the cluster sums updated by the points that changed cluster
+(:func:`_shift_sums`), each with the arithmetic, in the order, that numpy's
+whole-array steps had, so the centres are the same to the bit.
 
 Compiled by numba at the first call, cached on disk (importing numba costs
 about 0.3 s, which decoding need not pay).
@@ -33,28 +40,38 @@ T = TypeVar("T")
 _COMPILED: list[bool] = []
 
 
-def _compile() -> None:
-    """Compile the kernels with numba (cached on disk) at their first use, not at import;
-    in order, so each one calls the compiled form of the ones before."""
-    if _COMPILED:
+def jit(names: dict[str, object], kernels: tuple[str, ...], compiled: list[bool]) -> None:
+    """Compile the functions ``kernels`` of a module's ``names`` with numba (cached on disk)
+    at their first use, not at import; in order, so each one calls the compiled form of the
+    ones before. ``compiled`` (the module's own list) records that it is done."""
+    if compiled:
         return
     from numba import njit
 
-    names = globals()
-    for name in (
-        "_squared_distances",
-        "_keep_three",
-        "_search",
-        "_search_all",
-        "_walk_all",
-        "_near_centres",
-        "_search_near",
-        "_settle",
-        "_draw",
-        "_plusplus",
-    ):
+    for name in kernels:
         names[name] = njit(cache=True, nogil=True)(names[name])
-    _COMPILED.append(True)
+    compiled.append(True)
+
+
+def _compile() -> None:
+    jit(
+        globals(),
+        (
+            "_squared_distances",
+            "_keep_three",
+            "_search",
+            "_insert",
+            "_prepare",
+            "_search_near",
+            "_search_all",
+            "_walk_all",
+            "_settle",
+            "_move_centres",
+            "_cluster_sums",
+            "_shift_sums",
+        ),
+        _COMPILED,
+    )
 
 
 def _chunks(function: Callable[[int, int], T], count: int, least: int) -> list[T]:
@@ -107,20 +124,22 @@ class Centres:
                 )
 
         else:
+            k = self.columns.shape[1]
+            rows = np.ascontiguousarray(self.columns.T)
+            local = k >= LOCAL_SEARCH_CENTRES and len(index) >= LOCAL_SEARCH_POINTS
+            neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+            reach = np.zeros(k)
+            if local:
+                _prepare(rows, np.empty_like(self.columns), neighbours, reach, np.empty(k), False)
 
             def search(start: int, stop: int) -> None:
                 _search_all(
-                    points, index[start:stop], self.columns, distances[start:stop], nearest[start:stop]
-                )
+                    points, index[start:stop], self.columns, rows, neighbours, reach,
+                    distances[start:stop], nearest[start:stop],
+                )  # fmt: skip
 
         _chunks(search, len(index), chunk)
         return distances[:, :depth], nearest[:, :depth]
-
-    def half_gaps(self) -> np.ndarray:
-        """Half the distance from each centre to its nearest other centre."""
-        if self.columns.shape[1] < 2:
-            return np.full(self.columns.shape[1], np.inf)
-        return self.nearest(np.ascontiguousarray(self.columns.T), None, 2)[0][:, 1] / 2
 
 
 def _squared_distances(rows, i, columns, squared):  # type: ignore[no-untyped-def]
@@ -161,19 +180,38 @@ def _search(points, i, columns, squared, best_distance, best_index):  # type: ig
     first = second = third = np.inf
     at_first = at_second = at_third = k
     for j in range(k):
-        first, at_first, second, at_second, third, at_third = _keep_three(
-            squared[j], j, first, at_first, second, at_second, third, at_third
-        )
+        # _keep_three's rule, simpler for a scan in index order (a third of the time at
+        # K = 256): an equal distance never displaces the lower index seen before it.
+        value = squared[j]
+        if value < third:
+            if value < second:
+                third, at_third = second, at_second
+                if value < first:
+                    second, at_second = first, at_first
+                    first, at_first = value, j
+                else:
+                    second, at_second = value, j
+            else:
+                third, at_third = value, j
     best_distance[0], best_distance[1], best_distance[2] = first, second, third
     best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
 
 
-def _search_all(points, index, columns, distances, nearest):  # type: ignore[no-untyped-def]
+def _search_all(points, index, columns, centers, neighbours, reach, distances, nearest):  # type: ignore[no-untyped-def]
+    """The three nearest centres of each point ``index``: :func:`_search`'s answer, found
+    where it can be among the previous point's nearest centre and its ``neighbours``
+    (:func:`_search_near`; none listed: always by the full scan)."""
     best_distance = np.empty(3)
     best_index = np.empty(3, dtype=np.intp)
     squared = np.empty(columns.shape[1])
+    guess = 0
     for row in range(index.shape[0]):
-        _search(points, index[row], columns, squared, best_distance, best_index)
+        i = index[row]
+        if neighbours.shape[1] == 0 or not _search_near(
+            points, i, guess, centers, neighbours, reach, best_distance, best_index
+        ):
+            _search(points, i, columns, squared, best_distance, best_index)
+        guess = best_index[0]
         for slot in range(3):
             distances[row, slot] = np.sqrt(best_distance[slot])
             nearest[row, slot] = best_index[slot]
@@ -221,28 +259,61 @@ LOCAL_SEARCH_POINTS = 4096
 LOCAL_SEARCH_NEIGHBOURS = 16
 
 
-def _near_centres(centers, columns, neighbours, reach):  # type: ignore[no-untyped-def]
-    """For each centre its ``neighbours.shape[1]`` nearest other centres, and ``reach``:
-    the distance to the last of them (every centre not listed is at least that far)."""
-    k = centers.shape[0]
+def _insert(value, c, best, neighbours, a):  # type: ignore[no-untyped-def]
+    """Put centre ``c`` at squared distance ``value`` (below ``best[-1]``) into the sorted
+    list ``neighbours[a]`` of the nearest centres so far, ``best`` their squared distances."""
+    slot = best.shape[0] - 1
+    while slot > 0 and value < best[slot - 1]:
+        best[slot] = best[slot - 1]
+        neighbours[a, slot] = neighbours[a, slot - 1]
+        slot -= 1
+    best[slot] = value
+    neighbours[a, slot] = c
+
+
+def _prepare(centers, columns, neighbours, reach, half_gap, known):  # type: ignore[no-untyped-def]
+    """What the Lloyd checks need of the centres: ``columns``, the centres laid out by
+    coordinate (for :func:`_search`); ``half_gap``, half the distance from each centre to
+    its nearest other one (inf for a single centre); and, when ``neighbours`` has columns,
+    each centre's ``neighbours.shape[1]`` nearest other centres, with ``reach`` the
+    distance to the last of them (every centre not listed is at least that far).
+
+    ``known``: ``neighbours`` holds the lists of the centres a step before, offered first
+    (centres move little in a step, so the list is then nearly full and few others get in;
+    a list with ties at its end may differ, but any list with its reach proves as well)."""
+    k, dims = centers.shape
+    for d in range(dims):
+        for j in range(k):
+            columns[d, j] = centers[j, d]
     count = neighbours.shape[1]
-    best = np.empty(count)
+    best = np.empty(max(count, 1))
+    before = np.empty(max(count, 1), dtype=np.intp)
+    offered = np.full(k, -1)
     squared = np.empty(k)
     for a in range(k):
         _squared_distances(centers, a, columns, squared)
         squared[a] = np.inf
-        best[:] = np.inf
-        neighbours[a, :] = a
+        closest = np.inf
         for c in range(k):
-            value = squared[c]
-            if value < best[count - 1]:
-                slot = count - 1
-                while slot > 0 and value < best[slot - 1]:
-                    best[slot] = best[slot - 1]
-                    neighbours[a, slot] = neighbours[a, slot - 1]
-                    slot -= 1
-                best[slot] = value
-                neighbours[a, slot] = c
+            closest = min(closest, squared[c])
+        half_gap[a] = np.sqrt(closest) / 2
+        if count == 0:
+            continue
+        best[:] = np.inf
+        if known:
+            for slot in range(count):
+                before[slot] = neighbours[a, slot]
+        neighbours[a, :] = a
+        if known:
+            for slot in range(count):
+                c = before[slot]
+                if c != a and offered[c] != a:
+                    offered[c] = a
+                    if squared[c] < best[count - 1]:
+                        _insert(squared[c], c, best, neighbours, a)
+        for c in range(k):
+            if squared[c] < best[count - 1] and offered[c] != a:
+                _insert(squared[c], c, best, neighbours, a)
         reach[a] = np.sqrt(best[count - 1])
 
 
@@ -274,12 +345,15 @@ def _search_near(points, i, label, centers, neighbours, reach, best_distance, be
 
 
 def _settle(  # type: ignore[no-untyped-def]
-    points, start, stop, centers, columns, neighbours, reach, half_gap,
-    labels, upper, second, near, lower, swapped, looked,
+    points, start, stop, centers, columns, neighbours, reach, half_gap, shift, largest,
+    labels, upper, second, near, lower, previous, swapped, looked,
 ):  # fmt: skip
-    """Hamerly's check with the runner-up for points start..stop-1, in place; returns the
-    counts of points whose label was swapped with the runner-up (listed in ``swapped``
-    from ``start`` on) and of those searched again (in ``looked``, likewise)."""
+    """Hamerly's check with the runner-up for points start..stop-1, in place, after centre j
+    moved by ``shift[j]`` (``largest`` the most; the bounds are first loosened as
+    :meth:`kmzcodec.lloyd.Bounds.moved` does). Returns the counts of points whose label
+    changed by a swap with the runner-up (listed in ``swapped`` from ``start`` on) and of
+    those whose label changed after a search (in ``looked``, likewise), ``previous[i]``
+    the label point i had before."""
     dims = points.shape[1]
     depth = min(3, centers.shape[0])
     best_distance = np.empty(3)
@@ -289,6 +363,9 @@ def _settle(  # type: ignore[no-untyped-def]
     looks = 0
     for i in range(start, stop):
         label = labels[i]
+        upper[i] += shift[label]
+        near[i] -= shift[second[i]]
+        lower[i] -= largest
         bound = max(min(near[i], lower[i]), half_gap[label])
         if upper[i] <= bound:
             continue
@@ -311,8 +388,10 @@ def _settle(  # type: ignore[no-untyped-def]
             # No other centre is nearer than these two exact distances: the nearer one wins.
             labels[i], second[i] = other, label
             upper[i], near[i] = near[i], upper[i]
-            swapped[start + swaps] = i
-            swaps += 1
+            if other != label:
+                previous[i] = label
+                swapped[start + swaps] = i
+                swaps += 1
             continue
         if neighbours.shape[1] == 0 or not _search_near(
             points, i, label, centers, neighbours, reach, best_distance, best_index
@@ -323,179 +402,113 @@ def _settle(  # type: ignore[no-untyped-def]
         second[i] = best_index[1]
         near[i] = np.sqrt(best_distance[1])
         lower[i] = np.sqrt(best_distance[depth - 1])
-        looked[start + looks] = i
-        looks += 1
+        if labels[i] != label:
+            previous[i] = label
+            looked[start + looks] = i
+            looks += 1
     return swaps, looks
 
 
-#: Points per block of the running weight sums that draw k-means++ candidates (in the points' order).
-_DRAW_BLOCK = 256
-#: Points per group of the k-means++ look-ups (in space-filling-curve order): a group whose
-#: bounding box is farther from a candidate than its farthest point is from its nearest
-#: centre cannot gain from that candidate, so its points are not measured.
-_GROUP = 32
-
-
-def _draw(weights, closest, block_total, target):  # type: ignore[no-untyped-def]
-    """The first point whose running sum of weight x ``closest`` exceeds ``target`` (the
-    last point if none does), walking whole blocks by their totals."""
-    n = weights.shape[0]
-    running = 0.0
-    for b in range(block_total.shape[0]):
-        if running + block_total[b] > target:
-            stop = min(n, (b + 1) * _DRAW_BLOCK)
-            for i in range(b * _DRAW_BLOCK, stop):
-                running += weights[i] * closest[i]
-                if running > target:
-                    return i
-            return stop - 1
-        running += block_total[b]
-    return n - 1
-
-
-def _plusplus(points, weights, mass, closest, uniforms, chosen, order):  # type: ignore[no-untyped-def]
-    """Greedy k-means++ after the first centre (``chosen[0]``, ``closest`` its squared
-    distances): centre c is the best by weighted inertia of the candidates drawn with
-    ``uniforms[c - 1]`` in proportion to weight x ``closest``. ``points`` and the
-    distances are float32 (the sampling sums are float64), as
-    :func:`kmzcodec.kmeans.kmeans_plusplus` has them.
-
-    The picks of measuring every point for every candidate, for a fraction of the work:
-    points are visited in groups of ``_GROUP`` along ``order`` (a space-filling curve),
-    and a group is skipped when its bounding box is no nearer the candidate than its
-    points' largest ``closest``. The draws walk blocks of running sums, recomputed only
-    where ``closest`` changed. A candidate's gain (the weighted inertia it removes)
-    ranks the candidates; ties go to the first drawn.
-    """
-    n, dims = points.shape
-    trials = uniforms.shape[1]
-    blocks = (n + _DRAW_BLOCK - 1) // _DRAW_BLOCK
-    block_total = np.empty(blocks)
-    stale = np.ones(blocks, dtype=np.bool_)
-    groups = (n + _GROUP - 1) // _GROUP
-    low = np.full((groups, dims), np.inf, dtype=np.float32)
-    high = np.full((groups, dims), -np.inf, dtype=np.float32)
-    widest = np.zeros(groups, dtype=np.float32)
-    for g in range(groups):
-        for r in range(g * _GROUP, min(n, (g + 1) * _GROUP)):
-            i = order[r]
-            widest[g] = max(widest[g], closest[i])
-            for d in range(dims):
-                low[g, d] = min(low[g, d], points[i, d])
-                high[g, d] = max(high[g, d], points[i, d])
-    picks = np.empty(trials, dtype=np.intp)
-    margin = np.float32(1.0001)  # float32 rounding: measure rather than skip on a near-tie
-    for c in range(1, chosen.shape[0]):
+def _move_centres(centers, mass, sums, moved, shift):  # type: ignore[no-untyped-def]
+    """Lloyd's update: into ``moved`` each centre with points at their weighted mean
+    (``sums[j] / mass[j]``), the others where they were; ``shift[j]``, how far centre j
+    moved. Returns the largest shift. The same arithmetic as numpy on whole arrays."""
+    k, dims = centers.shape
+    for j in range(k):
         total = 0.0
-        for b in range(blocks):
-            if stale[b]:
-                part = 0.0
-                for i in range(b * _DRAW_BLOCK, min(n, (b + 1) * _DRAW_BLOCK)):
-                    part += weights[i] * closest[i]
-                block_total[b] = part
-                stale[b] = False
-            total += block_total[b]
-        for t in range(trials):
-            picks[t] = _draw(weights, closest, block_total, uniforms[c - 1, t] * total)
-        best, best_gain = 0, -1.0
-        for t in range(trials + 1):  # each candidate's gain, then the best one's update
-            update = t == trials
-            x = picks[best] if update else picks[t]
-            gain = 0.0
-            for g in range(groups):
-                gap = np.float32(0.0)
-                for d in range(dims):
-                    step = max(low[g, d] - points[x, d], points[x, d] - high[g, d], np.float32(0.0))
-                    gap += step * step
-                if gap > widest[g] * margin:
-                    continue
-                farthest = np.float32(0.0)
-                for r in range(g * _GROUP, min(n, (g + 1) * _GROUP)):
-                    i = order[r]
-                    value = np.float32(0.0)
-                    for d in range(dims):
-                        step = points[i, d] - points[x, d]
-                        value += step * step
-                    near = closest[i]
-                    if value < near:
-                        if update:
-                            closest[i] = near = value
-                            stale[i // _DRAW_BLOCK] = True
-                        else:
-                            gain += (near - value) * mass[i]
-                    farthest = max(farthest, near)
-                if update:
-                    widest[g] = farthest
-            if not update and gain > best_gain:
-                best, best_gain = t, gain
-        chosen[c] = picks[best]
+        for d in range(dims):
+            value = sums[j, d] / mass[j] if mass[j] > 0 else centers[j, d]
+            step = value - centers[j, d]
+            total += step * step
+            moved[j, d] = value
+        shift[j] = np.sqrt(total)
+    return shift.max()
 
 
-def curve_order(points: np.ndarray) -> np.ndarray:
-    """Indices of ``points`` in Morton (Z-curve) order of their first three coordinates,
-    each cut into 256 steps over its range: points near in the order are near in space."""
-    spread = np.zeros(256, dtype=np.uint32)  # bit b of a byte moved to bit 3b
-    for bit in range(8):
-        spread |= ((np.arange(256, dtype=np.uint32) >> bit) & 1) << (3 * bit)
-    code = np.zeros(len(points), dtype=np.uint32)
-    for d in range(min(3, points.shape[1])):
-        column = points[:, d].astype(np.float64)
-        low, span = float(column.min()), float(column.max() - column.min())
-        steps = (column - low) * (255.0 / span) if span > 0 else np.zeros(len(points))
-        code |= spread[np.clip(steps.astype(np.intp), 0, 255)] << np.uint32(d)
-    return np.argsort(code, kind="stable")
+def _cluster_sums(points, weights, labels, mass, sums):  # type: ignore[no-untyped-def]
+    """Each cluster's weight and weighted coordinate sums, added in the points' order (as
+    ``np.bincount``)."""
+    mass[:] = 0.0
+    sums[:] = 0.0
+    for i in range(points.shape[0]):
+        label = labels[i]
+        mass[label] += weights[i]
+        for d in range(points.shape[1]):
+            sums[label, d] += points[i, d] * weights[i]
 
 
-def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
-    """Indices of the k-means++ centres (see :func:`_plusplus`), ``first`` the first of them,
-    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate."""
-    single = np.ascontiguousarray(points, dtype=np.float32)
-    closest = ((single - single[first]) ** 2).sum(axis=1)
-    chosen = np.empty(len(uniforms) + 1, dtype=np.intp)
-    chosen[0] = first
-    _compile()
-    _plusplus(
-        single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen,
-        curve_order(single),
-    )  # fmt: skip
-    return chosen
+def _shift_sums(points, weights, moving, previous, labels, mass, sums):  # type: ignore[no-untyped-def]
+    """The sums of :func:`_cluster_sums` after the points ``moving`` went from cluster
+    ``previous[i]`` to ``labels[i]``: what left and what came each added up in the order of
+    ``moving``, then taken off and added on (as numpy did it on whole arrays)."""
+    k, dims = sums.shape
+    gone_mass = np.zeros(k)
+    came_mass = np.zeros(k)
+    gone = np.zeros((k, dims))
+    came = np.zeros((k, dims))
+    for m in range(moving.shape[0]):
+        i = moving[m]
+        before, after, weight = previous[i], labels[i], weights[i]
+        gone_mass[before] += weight
+        came_mass[after] += weight
+        for d in range(dims):
+            value = points[i, d] * weight
+            gone[before, d] += value
+            came[after, d] += value
+    for j in range(k):
+        mass[j] = mass[j] - gone_mass[j] + came_mass[j]
+        for d in range(dims):
+            sums[j, d] = sums[j, d] - gone[j, d] + came[j, d]
+
+
+class Scratch:
+    """Buffers of :func:`settle_points` for ``n`` points and ``k`` centres in ``dims``
+    dimensions, kept through the steps of one Lloyd run: ``previous``, ``swapped`` and
+    ``looked`` (n entries each), and what :func:`_prepare` makes of the centres (the
+    neighbour lists of one step are the first guesses of the next)."""
+
+    def __init__(self, n: int, k: int, dims: int) -> None:
+        self.previous, self.swapped, self.looked = (np.empty(n, dtype=np.intp) for _ in range(3))
+        local = k >= LOCAL_SEARCH_CENTRES and n >= LOCAL_SEARCH_POINTS
+        self.neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+        self.columns, self.half_gap, self.reach = np.empty((dims, k)), np.empty(k), np.zeros(k)
+        self.known = False
 
 
 def settle_points(
     points: np.ndarray,
     centers: np.ndarray,
-    labels: np.ndarray,
-    upper: np.ndarray,
-    second: np.ndarray,
-    near: np.ndarray,
-    lower: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     chunk: int,
+    shift: np.ndarray,
+    scratch: Scratch,
 ) -> np.ndarray:
-    """Make every label the nearest centre (bounds updated in place); returns the points
-    swapped with their runner-up, then the points searched again, each in order.
-    From ``chunk`` points on, they are shared among threads (:func:`_chunks`); the
-    answer does not depend on how many."""
-    centres = Centres(centers)
-    rows, half_gap = np.ascontiguousarray(centers, dtype=np.float64), centres.half_gaps()
-    swapped = np.empty(len(points), dtype=np.intp)
-    looked = np.empty(len(points), dtype=np.intp)
+    """Make every label the nearest centre after centre j moved by ``shift[j]``; the bounds
+    (labels, upper, second, near, lower) are loosened by the shifts and updated in place.
+    Returns the points whose label changed, those swapped with their runner-up first, then
+    those searched again, each in order; ``scratch.previous[i]`` is then the label such a
+    point i had before. From ``chunk`` points on, they are shared among threads
+    (:func:`_chunks`); the answer does not depend on how many."""
+    rows = np.ascontiguousarray(centers, dtype=np.float64)
     _compile()
-    local = len(rows) >= LOCAL_SEARCH_CENTRES and len(points) >= LOCAL_SEARCH_POINTS
-    neighbours = np.empty((len(rows), LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
-    reach = np.zeros(len(rows))
-    if local:
-        _near_centres(rows, centres.columns, neighbours, reach)
+    _prepare(rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap, scratch.known)
+    scratch.known = True
+    largest = float(shift.max())
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
-            points, start, stop, rows, centres.columns, neighbours, reach, half_gap,
-            labels, upper, second, near, lower, swapped, looked,
+            points, start, stop, rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
+            shift, largest, *bounds, scratch.previous, scratch.swapped, scratch.looked,
         )  # fmt: skip
         return start, swaps, looks
 
     counts = _chunks(settle, len(points), chunk)
+    swapped, looked = scratch.swapped, scratch.looked
     if not counts:
         return np.empty(0, dtype=np.intp)
+    if len(counts) == 1:
+        _, swaps, looks = counts[0]
+        return np.concatenate([swapped[:swaps], looked[:looks]])
     return np.concatenate(
         [swapped[start : start + swaps] for start, swaps, _ in counts]
         + [looked[start : start + looks] for start, _, looks in counts]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import plusplus
+from ._plusplus import plusplus
 from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
@@ -58,7 +58,7 @@ def kmeans_plusplus(
     trials = trials or 2 + int(np.log(k))
     # Distances in float32 (the sampling sums stay float64): half the memory
     # traffic of the hot loop; rounding only matters between near-equal candidates.
-    # The draws are made here, in the order the loop uses them (kmzcodec._kernels).
+    # The draws are made here, in the order the loop uses them (kmzcodec._plusplus).
     first = rng.choice(len(points), p=weights / weights.sum())
     uniforms = rng.random((k - 1, trials))
     return points[plusplus(points, weights, first, uniforms)]
@@ -98,6 +98,8 @@ def seed_centers(
         start = kmeans_plusplus(points, weights, k, rng)
         steps = settings.seed_steps if tries > 1 else min(settings.seed_steps, settings.single_seed_steps)
         centers, _ = lloyd(points, weights, start, steps, settings)
+        if tries == 1:
+            return centers  # nothing to compare it with
         distance = nearest_distance(points, centers, settings)
         inertia = float(weights @ distance**2)
         if inertia < best_inertia:

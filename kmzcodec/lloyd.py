@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import Centres, settle_points
+from . import _kernels
+from ._kernels import Centres, Scratch, settle_points
 from .settings import QuantizerSettings
 
 
@@ -117,6 +118,19 @@ class Bounds:
         self.lower[index] = distances[:, -1]  # the third nearest (two centres: no others, any bound)
 
 
+def _found(rows: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> Bounds:
+    """Exact bounds for every point from a full look-up of its nearest centres."""
+    n = len(rows)
+    bounds = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
+    nearest = Centres(centers).nearest(rows, None, min(3, len(centers)), settings.threaded_points)
+    bounds.found(np.arange(n), *nearest)
+    return bounds
+
+
+def _arrays(bounds: Bounds) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return bounds.labels, bounds.upper, bounds.second, bounds.near, bounds.lower
+
+
 def settle(
     points: np.ndarray,
     centers: np.ndarray,
@@ -125,29 +139,16 @@ def settle(
 ) -> tuple[Bounds, np.ndarray]:
     """Make every label the nearest centre, searching only points whose bounds overlap.
 
-    Returns the bounds and the indices of the points whose label may have changed (all when there
+    Returns the bounds and the indices of the points whose label changed (all when there
     were no bounds). Needs at least two centres. The checks and the exact search
     run point by point in one compiled pass (:mod:`kmzcodec._kernels`).
     """
     rows = np.ascontiguousarray(points, dtype=np.float64)
     if bounds is None:
-        n = len(points)
-        bounds = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
-        everything = np.arange(n)
-        bounds.found(
-            everything, *Centres(centers).nearest(rows, None, min(3, len(centers)), settings.threaded_points)
-        )
-        return bounds, everything
-    changed = settle_points(
-        rows,
-        centers,
-        bounds.labels,
-        bounds.upper,
-        bounds.second,
-        bounds.near,
-        bounds.lower,
-        settings.threaded_points,
-    )
+        return _found(rows, centers, settings), np.arange(len(rows))
+    still = np.zeros(len(centers))
+    scratch = Scratch(len(rows), len(centers), rows.shape[1])
+    changed = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, still, scratch)
     return bounds, changed
 
 
@@ -164,7 +165,10 @@ def lloyd(
     Only points whose bounds overlap after the centres move are looked up again
     (exactly, over all centres), so nearly converged steps touch few points.
     ``bounds`` carried over from a coarser stage spare the first full look-up.
-    A centre that loses all its points stays where it was.
+    A centre that loses all its points stays where it was. Each step is three compiled
+    passes (:mod:`kmzcodec._kernels`): the centres moved, the points settled (the bounds
+    loosened by the moves on the way), the cluster sums updated by the points that changed
+    cluster, with the arithmetic numpy had when these were whole-array operations.
     """
     k = len(centers)
     if k == 1:
@@ -172,24 +176,25 @@ def lloyd(
         distance = np.sqrt(((points - center) ** 2).sum(axis=1))
         zero, infinite = np.zeros(len(points), dtype=np.intp), np.full(len(points), np.inf)
         return center, Bounds(zero, distance, zero.copy(), infinite, infinite.copy())
-    columns = by_column(points)
-    bounds, _ = settle(points, centers, bounds, settings)
-    mass, sums = cluster_sums(columns, weights, bounds.labels, k)
+    rows = np.ascontiguousarray(points, dtype=np.float64)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    centers = np.array(centers, dtype=np.float64)  # a copy: the caller's stays as it was
+    moved, shift = np.empty_like(centers), np.zeros(k)
+    scratch = Scratch(len(rows), k, rows.shape[1])
+    if bounds is None:
+        bounds = _found(rows, centers, settings)
+    else:
+        settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
+    mass, sums = np.empty(k), np.empty((k, rows.shape[1]))
+    _kernels._compile()
+    _kernels._cluster_sums(rows, weights, bounds.labels, mass, sums)
     for _ in range(steps):
-        moved = centers.copy()
-        alive = mass > 0
-        moved[alive] = sums[alive] / mass[alive, None]
-        shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
-        centers = moved
-        bounds.moved(shift)
-        if shift.max() <= settings.shift_tolerance:
+        largest = _kernels._move_centres(centers, mass, sums, moved, shift)
+        centers, moved = moved, centers
+        if largest <= settings.shift_tolerance:
+            bounds.moved(shift)
             break
-        before = bounds.labels.copy()
-        bounds, looked = settle(points, centers, bounds, settings)
-        moving = looked[before[looked] != bounds.labels[looked]]
+        moving = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
         if moving.size:
-            gone = cluster_sums(columns, weights, before[moving], k, moving)
-            came = cluster_sums(columns, weights, bounds.labels[moving], k, moving)
-            mass = mass - gone[0] + came[0]
-            sums = sums - gone[1] + came[1]
+            _kernels._shift_sums(rows, weights, moving, scratch.previous, bounds.labels, mass, sums)
     return centers, bounds

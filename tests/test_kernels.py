@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kmzcodec._kernels import Centres, plusplus
+from kmzcodec._kernels import Centres
+from kmzcodec._plusplus import plusplus
 from kmzcodec.lloyd import lloyd, settle
 from kmzcodec.settings import DEFAULT_SETTINGS
 from kmzcodec.threads import cpu_share
@@ -123,14 +124,16 @@ def test_local_search_answers_as_the_full_search_or_declines() -> None:
     centers = rng.integers(0, 256, (256, 3)).astype(np.float64)
     centers[5] = centers[4]  # equal distances: the lower index first, as the full scan
     points = np.clip(centers[rng.integers(0, 256, 3000)] + rng.normal(0, 6, (3000, 3)), 0, 255).round()
-    columns = np.ascontiguousarray(centers.T)
+    columns = np.empty((3, 256))
     neighbours = np.empty((256, _kernels.LOCAL_SEARCH_NEIGHBOURS), dtype=np.intp)
-    reach = np.empty(256)
+    reach, half_gap = np.empty(256), np.empty(256)
     _kernels._compile()
-    _kernels._near_centres(centers, columns, neighbours, reach)
+    _kernels._prepare(centers, columns, neighbours, reach, half_gap, False)
+    assert np.array_equal(columns, centers.T)
     squared = _squared(centers, centers)
     np.fill_diagonal(squared, np.inf)
     np.testing.assert_allclose(reach**2, np.sort(squared, axis=1)[:, neighbours.shape[1] - 1])
+    np.testing.assert_allclose(half_gap, np.sqrt(squared.min(axis=1)) / 2)
     near_distance, near_index = np.empty(3), np.empty(3, dtype=np.intp)
     full_distance, full_index = np.empty(3), np.empty(3, dtype=np.intp)
     answered = 0
@@ -144,3 +147,86 @@ def test_local_search_answers_as_the_full_search_or_declines() -> None:
             assert near_index.tolist() == full_index.tolist()
             assert near_distance.tolist() == full_distance.tolist()
     assert answered > len(points) // 2  # it answers most searches itself
+
+
+def _lloyd_by_numpy(points: np.ndarray, weights: np.ndarray, centers: np.ndarray, steps: int) -> tuple:
+    """The Lloyd loop as whole-array numpy steps (as kmzcodec.lloyd had it before its steps
+    were compiled): labels by a full search each step, centres and shifts by numpy."""
+
+    def labels_of(centers: np.ndarray) -> np.ndarray:
+        return Centres(centers).nearest(points, None, 3)[1][:, 0]
+
+    labels = labels_of(centers)
+    for _ in range(steps):
+        mass = np.bincount(labels, weights=weights, minlength=len(centers))
+        sums = np.stack(
+            [
+                np.bincount(labels, weights=points[:, d] * weights, minlength=len(centers))
+                for d in range(points.shape[1])
+            ],
+            axis=1,
+        )
+        moved = centers.copy()
+        alive = mass > 0
+        moved[alive] = sums[alive] / mass[alive, None]
+        shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
+        centers = moved
+        if shift.max() <= DEFAULT_SETTINGS.shift_tolerance:
+            break
+        labels = labels_of(centers)
+    return centers, labels
+
+
+@pytest.mark.parametrize("k, dims", [(2, 3), (16, 3), (64, 4), (256, 3), (40, 1)])
+def test_compiled_lloyd_steps_match_whole_array_numpy(k: int, dims: int) -> None:
+    # Integer colours with counts, as histograms have them: the compiled steps add the
+    # sums in the order numpy did, so the centres agree to the bit, not just closely.
+    rng = np.random.default_rng(k + dims)
+    points = np.unique(rng.integers(0, 256, (6000, dims)), axis=0).astype(np.float64)
+    weights = rng.integers(1, 40, len(points)).astype(np.float64)
+    start = points[rng.choice(len(points), k, replace=False)]
+    centers, bounds = lloyd(points, weights, start, 7, DEFAULT_SETTINGS)
+    expected, labels = _lloyd_by_numpy(points, weights, start, 7)
+    assert np.array_equal(centers, expected)
+    squared = _squared(points, centers)
+    assert np.array_equal(squared[np.arange(len(points)), bounds.labels], squared.min(axis=1))
+
+
+def test_look_ups_from_the_previous_colours_answer_as_the_full_scan() -> None:
+    # From LOCAL_SEARCH_POINTS points on, a look-up first tries the previous point's nearest
+    # centre and its neighbours; fewer points always take the full scan. Same answers.
+    from kmzcodec import _kernels
+
+    rng = np.random.default_rng(9)
+    points = np.unique(rng.integers(0, 256, (20000, 3)), axis=0).astype(np.float64)
+    centers = rng.integers(0, 256, (256, 3)).astype(np.float64)
+    centers[7] = centers[3]  # equal distances: the lower index first
+    whole = Centres(centers).nearest(points, None, 3)
+    step = _kernels.LOCAL_SEARCH_POINTS - 1
+    parts = [
+        Centres(centers).nearest(points, np.arange(i, min(i + step, len(points))), 3)
+        for i in range(0, len(points), step)
+    ]
+    assert np.array_equal(whole[1], np.concatenate([part[1] for part in parts]))
+    assert np.array_equal(whole[0], np.concatenate([part[0] for part in parts]))
+
+
+def test_neighbour_lists_from_a_step_before_give_the_same_lists() -> None:
+    from kmzcodec import _kernels
+
+    rng = np.random.default_rng(5)
+    centers = rng.random((256, 3)) * 255
+    width = _kernels.LOCAL_SEARCH_NEIGHBOURS
+
+    def prepared(centers: np.ndarray, neighbours: np.ndarray, known: bool) -> tuple:
+        columns, reach, half_gap = np.empty((3, 256)), np.empty(256), np.empty(256)
+        _kernels._compile()
+        _kernels._prepare(centers, columns, neighbours, reach, half_gap, known)
+        return neighbours, reach, half_gap
+
+    before, _, _ = prepared(centers, np.empty((256, width), dtype=np.intp), False)
+    moved = centers + rng.normal(0, 2, centers.shape)
+    fresh = prepared(moved, np.empty((256, width), dtype=np.intp), False)
+    guided = prepared(moved, before.copy(), True)
+    assert np.array_equal(fresh[0], guided[0])  # no ties here: the very same lists, in order
+    assert np.array_equal(fresh[1], guided[1]) and np.array_equal(fresh[2], guided[2])
