@@ -65,7 +65,7 @@ def compress(data: bytes | memoryview, level: int, workers: int | None = None) -
 # starts on a byte. Walking costs a small fraction of compressing.
 
 #: libdeflate pieces: the cut points depend only on the input's length.
-LIBDEFLATE_PIECE = 1 << 20
+LIBDEFLATE_PIECE = 1 << 19
 LIBDEFLATE_PIECES = 4
 _STORED_EMPTY = b"\x00\x00\xff\xff"  # LEN 0, NLEN 0xFFFF, after a 3-bit stored-block header
 _KERNELS = ("_bits", "_table", "_symbols", "_last_block")
