@@ -325,9 +325,7 @@ def _compress(
     if compression is Compression.ZLIB:
         engine, level = effort or _FAST
         if engine == "libdeflate":
-            import deflate as libdeflate  # imported here: only encoding needs it
-
-            return libdeflate.zlib_compress(raw, level)
+            return deflate.libdeflate_compress(raw, level)
         return deflate.compress(raw, level)
     if compression is Compression.LZMA:
         preset = DEFAULT_LZMA_PRESET if effort is None else effort[1]
