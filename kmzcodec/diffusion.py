@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import Any
 
 import numpy as np
@@ -86,12 +86,33 @@ def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_compiled
-def _contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Texture ("noise") and edge maps, uint8, 255 where smooth, from second differences.
+def _texture_tables() -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The texture ("noise") and edge values, uint8, 255 where smooth, of every pair of second
+    differences: ``noise[across, down]`` and ``edges[max(across, down)]``, across and down
+    0..510 (the largest |prev + next - 2 curr| over the channels along the row and the column)."""
+    top = 2 * 255 + 1
+    noise = np.empty((top, top), dtype=np.uint8)
+    edges = np.empty(top, dtype=np.uint8)
+    for first in range(top):
+        for second in range(top):
+            across = float(first) / 255.0
+            down = float(second) / 255.0
+            edge = max(across, down)
+            texture = edge - abs(across - down) * 0.5
+            texture = min(max(1.0 - max(texture, min(across, down)), 0.0), 1.0)
+            texture *= texture  # noise is amplified
+            texture *= texture
+            noise[first, second] = np.uint8(NOISE_FLOOR + texture * (255 - NOISE_FLOOR))
+            if first == second:
+                edges[first] = np.uint8(min(max((1.0 - edge) * 256.0, 0.0), 255.0))
+    return noise, edges
 
-    Per pixel, the largest |prev + next - 2 curr| over the channels along the row
-    (across) and along the column (down), edges repeated, on the 0..1 scale.
-    """
+
+@_compiled
+def _contrast(
+    pixels: np.ndarray, noise_table: np.ndarray, edge_table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Texture and edge maps (:func:`_texture_tables`) of (H, W, C) uint8 pixels, edges repeated."""
     height, width, channels = pixels.shape
     noise = np.empty((height, width), dtype=np.uint8)
     edges = np.empty((height, width), dtype=np.uint8)
@@ -99,50 +120,117 @@ def _contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: n
         up, down_row = max(row - 1, 0), min(row + 1, height - 1)
         for col in range(width):
             left, right = max(col - 1, 0), min(col + 1, width - 1)
-            across = 0.0
-            down = 0.0
+            across = 0
+            down = 0
             for c in range(channels):
-                centre = 2.0 * pixels[row, col, c]
-                across = max(across, abs(float(pixels[row, left, c]) + pixels[row, right, c] - centre))
-                down = max(down, abs(float(pixels[up, col, c]) + pixels[down_row, col, c] - centre))
-            across /= 255.0
-            down /= 255.0
-            edge = max(across, down)
-            texture = edge - abs(across - down) * 0.5
-            texture = min(max(1.0 - max(texture, min(across, down)), 0.0), 1.0)
-            texture *= texture  # noise is amplified
-            texture *= texture
-            noise[row, col] = np.uint8(NOISE_FLOOR + texture * (255 - NOISE_FLOOR))
-            edges[row, col] = np.uint8(min(max((1.0 - edge) * 256.0, 0.0), 255.0))
+                centre = 2 * np.int32(pixels[row, col, c])
+                across = max(
+                    across, abs(np.int32(pixels[row, left, c]) + np.int32(pixels[row, right, c]) - centre)
+                )
+                down = max(
+                    down, abs(np.int32(pixels[up, col, c]) + np.int32(pixels[down_row, col, c]) - centre)
+                )
+            noise[row, col] = noise_table[across, down]
+            edges[row, col] = edge_table[max(across, down)]
     return noise, edges
 
 
 @_compiled
-def _cross(values: np.ndarray, largest: bool) -> np.ndarray:  # pragma: no cover - compiled
-    """Max (or min) over each pixel and its 4 neighbours, edges repeated."""
+def _cross(values: np.ndarray, largest: bool, times: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Max (or min) over each pixel and its 4 neighbours, edges repeated, ``times`` times over.
+
+    Row by row, the inner columns without index clamps (so the loop is vectorised)."""
     height, width = values.shape
+    source = values
+    out = np.empty_like(values)
+    spare = np.empty_like(values) if times > 1 else out
+    for done in range(times):
+        for row in range(height):
+            here, above, under = source[row], source[max(row - 1, 0)], source[min(row + 1, height - 1)]
+            line = out[row]
+            if width == 1:
+                line[0] = max(here[0], above[0], under[0]) if largest else min(here[0], above[0], under[0])
+                continue
+            if largest:
+                line[0] = max(here[0], here[1], above[0], under[0])
+                for col in range(1, width - 1):
+                    line[col] = max(
+                        max(max(here[col - 1], here[col]), max(here[col + 1], above[col])), under[col]
+                    )
+                line[width - 1] = max(here[width - 2], here[width - 1], above[width - 1], under[width - 1])
+            else:
+                line[0] = min(here[0], here[1], above[0], under[0])
+                for col in range(1, width - 1):
+                    line[col] = min(
+                        min(min(here[col - 1], here[col]), min(here[col + 1], above[col])), under[col]
+                    )
+                line[width - 1] = min(here[width - 2], here[width - 1], above[width - 1], under[width - 1])
+        if done == 0:
+            source, out = out, spare
+        else:
+            source, out = out, source
+    return source
+
+
+@_compiled
+def _box_blur(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """The mean of each 2 NOISE_BLUR + 1 long run down the columns, rounded down, then the same
+    along the rows, edges mirrored (c b a | a b c | c b a): scipy.ndimage.uniform_filter of a
+    uint8 image, bit for bit, in integers (running sums; the column pass vectorises)."""
+    height, width = values.shape
+    radius = NOISE_BLUR
+    size = 2 * NOISE_BLUR + 1
+
+    def mirrored(index: int, length: int) -> int:
+        if 0 <= index < length:
+            return index
+        index %= 2 * length
+        return 2 * length - 1 - index if index >= length else index
+
+    down = np.empty_like(values)
+    running = np.zeros(width, dtype=np.int32)
+    for offset in range(-radius, radius + 1):
+        source = values[mirrored(offset, height)]
+        for col in range(width):
+            running[col] += source[col]
+    for row in range(height):
+        if row > 0:
+            entering = values[mirrored(row + radius, height)]
+            leaving = values[mirrored(row - radius - 1, height)]
+            for col in range(width):
+                running[col] += np.int32(entering[col]) - np.int32(leaving[col])
+        line = down[row]
+        for col in range(width):
+            line[col] = running[col] // size
     out = np.empty_like(values)
     for row in range(height):
-        up, down = max(row - 1, 0), min(row + 1, height - 1)
-        for col in range(width):
-            left, right = max(col - 1, 0), min(col + 1, width - 1)
-            a, b, c = values[row, col], values[up, col], values[down, col]
-            d, e = values[row, left], values[row, right]
-            out[row, col] = max(a, b, c, d, e) if largest else min(a, b, c, d, e)
+        source = down[row]
+        line = out[row]
+        total = 0
+        for offset in range(-radius, radius + 1):
+            total += source[mirrored(offset, width)]
+        line[0] = total // size
+        for col in range(1, width):
+            total += np.int32(source[mirrored(col + radius, width)]) - np.int32(
+                source[mirrored(col - radius - 1, width)]
+            )
+            line[col] = total // size
     return out
+
+
+@cache
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    return _texture_tables()  # type: ignore[no-any-return]
 
 
 def contrast_map(pixels: np.ndarray) -> np.ndarray:
     """(H, W) uint8, 255 where the image is smooth, lower on edges and in busy texture."""
-    from scipy import ndimage  # here, not at import: it is a fifth of a second of every kmz start-up
-
-    noise, edges = _contrast(np.ascontiguousarray(pixels))
+    noise, edges = _contrast(np.ascontiguousarray(pixels), *_tables())
     # Texture areas are grown, smoothed, then shrunk: thin edges drop out of the noise map.
-    noise = _cross(_cross(noise, True), True)
-    noise = _cross(ndimage.uniform_filter(noise, size=2 * NOISE_BLUR + 1), True)
-    for _ in range(3):
-        noise = _cross(noise, False)
-    edges = _cross(_cross(edges, False), True)
+    noise = _cross(noise, True, 2)
+    noise = _cross(_box_blur(noise), True, 1)
+    noise = _cross(noise, False, 3)
+    edges = _cross(_cross(edges, False, 1), True, 1)
     return np.minimum(noise, edges)
 
 
@@ -360,13 +448,17 @@ def diffuse(
         active = np.ones((height, width), dtype=np.bool_)
     colors = np.ascontiguousarray(pixels[:, :, :channels])
     entries = _to_working(palette)
-    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    if labels.dtype not in (np.uint8, np.int32):  # the kernels' index types (uint8: the quantizer's)
+        labels = labels.astype(np.int32)
+    labels = np.ascontiguousarray(labels)
     # The undithered error's size sets the cap; every RMS_STEP-th row and column tell it well enough.
     sample = (slice(None, None, RMS_STEP), slice(None, None, RMS_STEP))
     residual = (_to_working(colors[sample]) - entries[labels[sample]])[active[sample]]
     rms = float(np.sqrt(np.mean(residual**2) * channels)) if residual.size else 0.0
     cap = max(MIN_CAP, CAP_FACTOR * rms)
-    weights = dither_map(pixels[:, :, :channels], labels, contrast) * np.float32(strength)
+    weights = dither_map(pixels[:, :, :channels], labels, contrast)
+    if strength != 1.0:
+        weights *= np.float32(strength)
     order, spacing = _search_tables(entries.astype(np.float64))
     relative, min_error = knob(quality)
     return _diffuse(

@@ -52,7 +52,9 @@ def dither(
             contrast=contrast,
         )
         return np.where(opaque, opaque_entries[dithered].astype(labels.dtype), labels)
-    return diffuse(pixels, palette, labels, strength, quality=quality, contrast=contrast).astype(labels.dtype)
+    return diffuse(pixels, palette, labels, strength, quality=quality, contrast=contrast).astype(
+        labels.dtype, copy=False
+    )
 
 
 def dithered_planes(pixels: np.ndarray) -> np.ndarray:
