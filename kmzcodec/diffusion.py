@@ -18,9 +18,10 @@ colours then averages closer to what the eye sees (measured: SSIMULACRA2 up
 by 1-4 points over plain sRGB at the same size on most photographs). The scan
 is serpentine (alternate rows run right to left, so the error does not drift
 one way), the diffused error is capped (one bad match cannot push its
-neighbours across the palette), and the nearest palette entry is found exactly,
-starting from the pixel's undithered entry and stopping by the triangle
-inequality (most pixels look at a handful of entries). The loop is sequential,
+neighbours across the palette) and an eighth of it dropped (small errors do
+not pile up), and the nearest palette entry is found exactly, starting from
+the pixel's undithered entry and stopping by the triangle inequality (most
+pixels look at a handful of entries). The loop is sequential,
 so it is compiled with numba. Same input, same output.
 """
 
@@ -39,8 +40,11 @@ from .options import DEFAULT_QUALITY, DITHER_MAX_COLORS
 #: Error is diffused on sRGB values raised to this power (0..255 scale).
 WORKING_GAMMA = 1.45
 #: The diffused error vector is capped at this many times the image's RMS undithered error
-#: (colour units), and never below MIN_CAP.
-CAP_FACTOR = 2.5
+#: (colour units), and never below MIN_CAP. 3.5 with DIFFUSED_SHARE 7/8 rather than 2.5 with no
+#: share dropped: the error is bounded more by the share than by the cap, as in pngquant (measured
+#: against 2.5 with 15/16, K = 16 / 64, 12 photographs and 12 scikit-image samples outside them:
+#: SSIMULACRA2 median +0.7 / +0.0 and +0.2 / +0.0, files 0.3-1 % smaller).
+CAP_FACTOR = 3.5
 MIN_CAP = 8.0
 #: ...that error measured on every RMS_STEP-th row and column.
 RMS_STEP = 4
@@ -67,6 +71,11 @@ KNOB_RELATIVE = 2.5
 NOISE_BLUR = 3
 #: Images smaller than this on a side get a flat map (no room for 3x3 filters).
 MIN_MAP_SIDE = 4
+#: Every pixel passes on at most this share of its error (the dither map scales it further): the
+#: rest is dropped, so small errors do not pile up over long runs (pngquant drops 1/16). Measured
+#: (K = 16 and 64, 24 photographs and upscaled samples): 1.0 -> 15/16 at CAP_FACTOR 2.5 keeps
+#: SSIMULACRA2 (median gain over pngquant within 0.1) and makes the files 1-1.5 % smaller.
+DIFFUSED_SHARE = 7.0 / 8.0
 
 
 def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -457,8 +466,7 @@ def diffuse(
     rms = float(np.sqrt(np.mean(residual**2) * channels)) if residual.size else 0.0
     cap = max(MIN_CAP, CAP_FACTOR * rms)
     weights = dither_map(pixels[:, :, :channels], labels, contrast)
-    if strength != 1.0:
-        weights *= np.float32(strength)
+    weights *= np.float32(strength * DIFFUSED_SHARE)
     order, spacing = _search_tables(entries.astype(np.float64))
     relative, min_error = knob(quality)
     return _diffuse(

@@ -31,12 +31,14 @@ of :class:`~kmzcodec.settings.QuantizerSettings`, passed in explicitly):
    2**24 lookup table indexed by the packed colour (RGBA pixels that are not
    opaque by binary search): one gather over the pixels, never a pixels x K
    distance matrix. Dithering (:mod:`kmzcodec.dither`, :mod:`kmzcodec.diffusion`):
-   adaptive serpentine error diffusion against the chosen palette.
+   adaptive serpentine error diffusion against the chosen palette, widened first
+   about the mean colour to the image's variance (:meth:`Quantizer._spread`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -188,6 +190,8 @@ class Quantizer:
                 palette, labels = cluster(
                     hist.colors, hist.counts, colors, self.method, self.colorspace, self.seed, self.settings
                 )
+                if dither > 0:
+                    palette, labels = self._spread(palette, labels, dither)
             used = self.method
         indices = hist.to_pixels(labels.astype(dtype, copy=False))
         dithered = dither > 0 and used != "exact"
@@ -195,6 +199,49 @@ class Quantizer:
             known = contrast.result() if contrast is not None else None
             indices = error_diffusion(self.pixels, palette, indices, dither, quality, known)
         return Quantized(palette, indices.astype(dtype, copy=False), used, self.colorspace, dithered)
+
+    def _spread(
+        self, palette: np.ndarray, labels: np.ndarray, strength: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A palette to dither with: the clustered one widened about the image's mean colour
+        until its variance (entries weighted by their pixels) is the image's.
+
+        Cluster centres are means, so the palette spans less than the image: the
+        image's variance is the palette's plus the clustering error, T = B + W. Error
+        diffusion reproduces local averages only inside the palette's span, so the
+        colours beyond the outer centres (highlights, shadows, saturated colours,
+        clipped channels) come out flattened, and their error drives far entries.
+        Scaling the entries about the mean by sqrt(T / B) gives them the image's
+        variance back: a few percent at K = 16, well under one at K = 256, nothing
+        for an exact fit; a weaker ``strength`` (0..1) widens it as much less. Colour
+        and grey images; with alpha the palette is kept. Pixels get their nearest
+        entry of the widened palette again.
+        """
+        hist = self._histogram
+        if palette.shape[1] == 4 or len(palette) < 2:
+            return palette, labels
+        colors = hist.colors.astype(np.float64)
+        weights = hist.counts.astype(np.float64) / hist.counts.sum()
+        entries = palette.astype(np.float64)
+        # Sums per entry, not an (n, channels) array of differences: T = E|x|^2 - |mean|^2 and
+        # W = E|x|^2 - 2 sum_j c_j . S_j + sum_j m_j |c_j|^2 (S_j, m_j: entry j's weighted sum and mass).
+        squares = weights @ np.einsum("ij,ij->i", colors, colors)
+        mass = np.bincount(labels, weights, len(palette))
+        sums = np.stack(
+            [np.bincount(labels, weights * colors[:, c], len(palette)) for c in range(colors.shape[1])], 1
+        )
+        mean = sums.sum(axis=0)
+        total = squares - mean @ mean
+        within = squares - 2.0 * (entries * sums).sum() + mass @ (entries * entries).sum(axis=1)
+        if not 0.0 < within < total:
+            return palette, labels
+        scale = 1.0 + strength * (math.sqrt(total / (total - within)) - 1.0)
+        widened = np.clip(np.rint(mean + (entries - mean) * scale), 0, 255).astype(np.uint8)
+        if np.array_equal(widened, palette):  # large palettes: too little to move an entry
+            return palette, labels
+        widened = np.unique(widened, axis=0)  # clipping may merge entries
+        space = self.colorspace
+        return widened, nearest(_to_space(hist.colors, space), _to_space(widened, space), self.settings)
 
     @contextlib.contextmanager
     def _beside(self, wanted: bool) -> Iterator[Future[np.ndarray] | None]:

@@ -186,7 +186,12 @@ def test_dithering_follows_the_image_closer_on_average_than_nearest_colours(chan
     pixels = ramp(channels)
     plain = quantize.quantize(pixels, 8)
     dithered = quantize.quantize(pixels, 8, dither=True)
-    assert dithered.dithered and np.array_equal(dithered.palette, plain.palette)
+    assert dithered.dithered and len(dithered.palette) == len(plain.palette)
+    if channels == 4:  # with alpha the clustered palette is kept...
+        assert np.array_equal(dithered.palette, plain.palette)
+    else:  # ...else it is widened about the mean (test_the_dithered_palette_has_the_images_variance)
+        assert (dithered.palette.min(axis=0) <= plain.palette.min(axis=0)).all()
+        assert (dithered.palette.max(axis=0) >= plain.palette.max(axis=0)).all()
     # Pixel by pixel each index stays near its colour (not an all-black or all-one-entry image)...
     error = np.abs(dithered.palette[dithered.indices].astype(float) - pixels).mean()
     assert error < 2 * np.abs(plain.palette[plain.indices].astype(float) - pixels).mean()
@@ -215,3 +220,29 @@ def test_the_contrast_made_beside_the_clustering_gives_the_same_bytes() -> None:
     if threads.available_cpus() > 1:
         assert np.array_equal(beside.indices, after.indices)
     assert kmzcodec.encode(image, 16, dither=True) == kmzcodec.encode(image, 16, dither=True)
+
+
+def palette_variance(pixels: np.ndarray, palette: np.ndarray) -> tuple[float, float]:
+    """(the image's variance, its palette's): each pixel counts its nearest entry, about the image's mean."""
+    flat = pixels.reshape(-1, pixels.shape[2]).astype(np.float64)
+    entries = palette.astype(np.float64)
+    nearest = (((flat[:, None, :] - entries[None]) ** 2).sum(axis=2)).argmin(axis=1)
+    mean = flat.mean(axis=0)
+    return float(((flat - mean) ** 2).sum(axis=1).mean()), float(
+        ((entries[nearest] - mean) ** 2).sum(axis=1).mean()
+    )
+
+
+@pytest.mark.parametrize("colors", [4, 16])
+def test_the_dithered_palette_has_the_images_variance(colors: int) -> None:
+    """Cluster centres are means, so a plain palette has less variance than the image; the
+    palette to dither with is widened about the mean colour to near the image's, half as
+    much at half strength."""
+    pixels = photo()
+    shortfall = {}
+    for strength in (False, 0.5, True):
+        total, palette = palette_variance(pixels, quantize.quantize(pixels, colors, dither=strength).palette)
+        shortfall[strength] = 1.0 - palette / total
+    assert shortfall[False] > 0.05
+    assert abs(shortfall[True]) < 0.5 * shortfall[False]
+    assert abs(shortfall[True]) < shortfall[0.5] < shortfall[False]
