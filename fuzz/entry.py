@@ -11,7 +11,14 @@ from __future__ import annotations
 import sys
 
 #: kmzcodec modules with numba kernels: never instrumented (tests/test_fuzz_replay.py checks the list).
-COMPILED_MODULES = ("kmzcodec._kernels", "kmzcodec.diffusion", "kmzcodec.ratedistortion")
+COMPILED_MODULES = (
+    "kmzcodec._kernels",
+    "kmzcodec._plusplus",
+    "kmzcodec.deflate",
+    "kmzcodec.diffusion",
+    "kmzcodec.jit",
+    "kmzcodec.ratedistortion",
+)
 
 
 def main(target: str) -> None:

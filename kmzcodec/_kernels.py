@@ -33,6 +33,7 @@ from typing import TypeVar
 import numpy as np
 
 from .bands import map_bands
+from .jit import compile_in_place
 from .threads import cpu_budget
 
 T = TypeVar("T")
@@ -40,21 +41,8 @@ T = TypeVar("T")
 _COMPILED: list[bool] = []
 
 
-def jit(names: dict[str, object], kernels: tuple[str, ...], compiled: list[bool]) -> None:
-    """Compile the functions ``kernels`` of a module's ``names`` with numba (cached on disk)
-    at their first use, not at import; in order, so each one calls the compiled form of the
-    ones before. ``compiled`` (the module's own list) records that it is done."""
-    if compiled:
-        return
-    from numba import njit
-
-    for name in kernels:
-        names[name] = njit(cache=True, nogil=True)(names[name])
-    compiled.append(True)
-
-
 def _compile() -> None:
-    jit(
+    compile_in_place(
         globals(),
         (
             "_squared_distances",

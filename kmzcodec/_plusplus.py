@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import jit
+from .jit import compile_in_place
 
 _COMPILED: list[bool] = []
 
 
 def _compile() -> None:
-    jit(globals(), ("_draw", "_plusplus"), _COMPILED)
+    compile_in_place(globals(), ("_draw", "_plusplus"), _COMPILED)
 
 
 #: Points per block of the running weight sums that draw k-means++ candidates (in the points' order).

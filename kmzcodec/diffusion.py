@@ -28,13 +28,12 @@ so it is compiled with numba. Same input, same output.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import cache, wraps
-from typing import Any
+from functools import cache
 
 import numpy as np
 
 from .errors import KmzError
+from .jit import compiled
 from .options import DEFAULT_QUALITY, DITHER_MAX_COLORS
 
 #: Error is diffused on sRGB values raised to this power (0..255 scale).
@@ -78,23 +77,7 @@ MIN_MAP_SIDE = 4
 DIFFUSED_SHARE = 7.0 / 8.0
 
 
-def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` compiled by numba (cached on disk) at its first call, not at import:
-    importing numba costs about 0.3 s, which commands that do not dither need not pay."""
-    compiled: list[Callable[..., Any]] = []
-
-    @wraps(function)
-    def call(*args: Any) -> Any:
-        if not compiled:
-            from numba import njit
-
-            compiled.append(njit(cache=True, nogil=True)(function))  # nogil: the map may run beside k-means
-        return compiled[0](*args)
-
-    return call
-
-
-@_compiled
+@compiled
 def _texture_tables() -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """The texture ("noise") and edge values, uint8, 255 where smooth, of every pair of second
     differences: ``noise[across, down]`` and ``edges[max(across, down)]``, across and down
@@ -117,7 +100,7 @@ def _texture_tables() -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - co
     return noise, edges
 
 
-@_compiled
+@compiled
 def _contrast(
     pixels: np.ndarray, noise_table: np.ndarray, edge_table: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -144,7 +127,7 @@ def _contrast(
     return noise, edges
 
 
-@_compiled
+@compiled
 def _cross(values: np.ndarray, largest: bool, times: int) -> np.ndarray:  # pragma: no cover - compiled
     """Max (or min) over each pixel and its 4 neighbours, edges repeated, ``times`` times over.
 
@@ -181,7 +164,7 @@ def _cross(values: np.ndarray, largest: bool, times: int) -> np.ndarray:  # prag
     return source
 
 
-@_compiled
+@compiled
 def _box_blur(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """The mean of each 2 NOISE_BLUR + 1 long run down the columns, rounded down, then the same
     along the rows, edges mirrored (c b a | a b c | c b a): scipy.ndimage.uniform_filter of a
@@ -243,7 +226,7 @@ def contrast_map(pixels: np.ndarray) -> np.ndarray:
     return np.minimum(noise, edges)
 
 
-@_compiled
+@compiled
 def _weigh_runs(labels: np.ndarray, contrast: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """The dither map (H, W) float32 0..1: contrast / 255, less where undithered indices change often."""
     height, width = labels.shape
@@ -288,7 +271,7 @@ def _search_tables(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, np.take_along_axis(distances, order, axis=1).astype(np.float32)
 
 
-@_compiled
+@compiled
 def _diffuse(
     pixels: np.ndarray,
     working: np.ndarray,
