@@ -478,7 +478,9 @@ def test_the_page_shows_lzma_and_smallest_results(page: Any, tmp_path: Path) -> 
     for compression in ("lzma", "smallest"):
         before = page.evaluate("window.kmzGui.sides.b.generation")
         page.locator("#side-b .compression").select_option(compression)
-        assert shown(page) == before + 1
+        # A newer generation than before the change is shown in full (the page may have had
+        # one more in flight from the upload, so not necessarily before + 1).
+        assert shown(page) > before
         assert not message(page)
         picture = canvas_pixels(page)
         with page.expect_download() as download_info:
