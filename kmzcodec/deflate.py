@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import itertools
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
 from .jit import compile_in_place
 from .threads import cpu_budget
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 PIECE = 1 << 19  # 512 KiB
 WINDOW = 1 << 15  # deflate's reach: the preset dictionary size
@@ -44,14 +49,24 @@ def compress(data: bytes | memoryview, level: int, workers: int | None = None) -
     if len(data) <= PIECE:
         return zlib.compress(data, level)
     view = memoryview(data)
-    starts = range(0, len(data), PIECE)
-    workers = min(len(starts), workers or cpu_budget())
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            pieces = list(pool.map(lambda start: _piece(view, start, level), starts))
-    else:
-        pieces = [_piece(view, start, level) for start in starts]
-    header = bytes((0x78, _FLG[level]))
+    pieces = _on_threads(lambda start: _piece(view, start, level), range(0, len(data), PIECE), workers)
+    return _framed(pieces, data, level)
+
+
+def _on_threads(function: Callable[[T], R], items: Sequence[T], workers: int | None) -> list[R]:
+    """``function`` of each item, in order, on up to ``workers`` threads (default: this
+    encode's CPU budget); the pieces' results never depend on how many ran at once."""
+    workers = min(len(items), workers or cpu_budget())
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
+
+
+def _framed(pieces: Iterable[bytes | bytearray], data: bytes | memoryview, level: int) -> bytes:
+    """Raw deflate pieces that follow one another as one zlib stream (RFC 1950): header,
+    pieces, the Adler-32 of all of ``data``."""
+    header = bytes((0x78, _FLG[min(level, 9)]))
     return b"".join((header, *pieces, zlib.adler32(data).to_bytes(4, "big")))
 
 
@@ -71,7 +86,10 @@ _STORED_EMPTY = b"\x00\x00\xff\xff"  # LEN 0, NLEN 0xFFFF, after a 3-bit stored-
 _KERNELS = ("_bits", "_table", "_symbols", "_last_block")
 _COMPILED: list[bool] = []
 _PRIMARY_BITS = 10  # first-level decoding tables of 1024 entries
-_PAD = 8  # zero bytes past a piece so that bit reads never leave the array
+#: Zero bytes past a piece so that bit reads never leave the array: a block header is read
+#: (up to 71 bits: counts and 19 code-length codes) before the walk checks it left the piece,
+#: and each read takes 4 bytes.
+_PAD = 16
 
 _LENGTH_EXTRA = np.array([0] * 8 + [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4 + [5] * 4 + [0], dtype=np.int64)
 _DIST_EXTRA = np.array([0, 0, 0, 0] + [n // 2 - 1 for n in range(4, 30)], dtype=np.int64)
@@ -343,13 +361,7 @@ def libdeflate_compress(
     compile_in_place(globals(), _KERNELS, _COMPILED)
     view = memoryview(data)
     spans = list(itertools.pairwise(cuts))
-    workers = min(len(spans), workers or cpu_budget())
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            pieces = list(pool.map(lambda span: _libdeflate_piece(view, span[0], span[1], level), spans))
-    else:
-        pieces = [_libdeflate_piece(view, start, end, level) for start, end in spans]
+    pieces = _on_threads(lambda span: _libdeflate_piece(view, span[0], span[1], level), spans, workers)
     if any(piece is None for piece in pieces):  # pragma: no cover - libdeflate's output always walks
         return libdeflate.zlib_compress(data, level)
-    header = bytes((0x78, _FLG[min(level, 9)]))
-    return b"".join((header, *pieces, libdeflate.adler32(data).to_bytes(4, "big")))  # type: ignore[arg-type]
+    return _framed(pieces, data, level)  # type: ignore[arg-type]

@@ -72,8 +72,9 @@ NOISE_BLUR = 3
 MIN_MAP_SIDE = 4
 #: Every pixel passes on at most this share of its error (the dither map scales it further): the
 #: rest is dropped, so small errors do not pile up over long runs (pngquant drops 1/16). Measured
-#: (K = 16 and 64, 24 photographs and upscaled samples): 1.0 -> 15/16 at CAP_FACTOR 2.5 keeps
-#: SSIMULACRA2 (median gain over pngquant within 0.1) and makes the files 1-1.5 % smaller.
+#: (K = 16 and 64, 24 photographs and upscaled samples): 1.0 -> 15/16 at CAP_FACTOR 2.5 kept
+#: SSIMULACRA2 (median gain over pngquant within 0.1) for files 1-1.5 % smaller; 7/8 goes with
+#: CAP_FACTOR 3.5 (see there).
 DIFFUSED_SHARE = 7.0 / 8.0
 
 

@@ -40,7 +40,7 @@ def cells_of(colors: np.ndarray, level: int) -> np.ndarray:
 
 def merge_cells(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean point and total weight of each cell."""
-    mass, sums = cluster_sums(by_column(points), weights, cells, int(cells.max()) + 1)
+    mass, sums = cluster_sums(points, weights, cells, int(cells.max()) + 1)
     return sums / mass[:, None], mass
 
 

@@ -55,18 +55,20 @@ def distance_to(
 
 
 def cluster_sums(
-    columns: list[np.ndarray],
-    weights: np.ndarray,
-    labels: np.ndarray,
-    k: int,
-    index: np.ndarray | None = None,
+    points: np.ndarray, weights: np.ndarray, labels: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cluster weight and weighted coordinate sums (of the points ``index``, or all)."""
-    if index is not None:
-        columns, weights = [column[index] for column in columns], weights[index]
-    mass = np.bincount(labels, weights=weights, minlength=k)
-    sums = [np.bincount(labels, weights=column * weights, minlength=k) for column in columns]
-    return mass, np.stack(sums, axis=1)
+    """Per-cluster weight and weighted coordinate sums, added in the points' order (as
+    ``np.bincount`` adds them), in one compiled pass."""
+    mass, sums = np.empty(k), np.empty((k, points.shape[1]))
+    _kernels._compile()
+    _kernels._cluster_sums(
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(labels),
+        mass,
+        sums,
+    )
+    return mass, sums
 
 
 @dataclass
@@ -185,9 +187,7 @@ def lloyd(
         bounds = _found(rows, centers, settings)
     else:
         settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
-    mass, sums = np.empty(k), np.empty((k, rows.shape[1]))
-    _kernels._compile()
-    _kernels._cluster_sums(rows, weights, bounds.labels, mass, sums)
+    mass, sums = cluster_sums(rows, weights, bounds.labels, k)
     for _ in range(steps):
         largest = _kernels._move_centres(centers, mass, sums, moved, shift)
         centers, moved = moved, centers

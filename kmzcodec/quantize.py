@@ -54,7 +54,7 @@ from .errors import KmzError
 from .gmm import gmm
 from .histogram import histogram
 from .kmeans import kmeans
-from .lloyd import Bounds, nearest, settle
+from .lloyd import Bounds, cluster_sums, nearest, settle
 from .settings import DEFAULT_SETTINGS, QuantizerSettings
 from .threads import cpu_budget
 
@@ -226,10 +226,7 @@ class Quantizer:
         # Sums per entry, not an (n, channels) array of differences: T = E|x|^2 - |mean|^2 and
         # W = E|x|^2 - 2 sum_j c_j . S_j + sum_j m_j |c_j|^2 (S_j, m_j: entry j's weighted sum and mass).
         squares = weights @ np.einsum("ij,ij->i", colors, colors)
-        mass = np.bincount(labels, weights, len(palette))
-        sums = np.stack(
-            [np.bincount(labels, weights * colors[:, c], len(palette)) for c in range(colors.shape[1])], 1
-        )
+        mass, sums = cluster_sums(colors, weights, labels, len(palette))
         mean = sums.sum(axis=0)
         total = squares - mean @ mean
         within = squares - 2.0 * (entries * sums).sum() + mass @ (entries * entries).sum(axis=1)

@@ -86,10 +86,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-#: The compressions the page offers: the ones kmz.js decodes, since the page shows each
-#: result through kmz.js. That is all of them (lzma through xz.js), and "smallest".
-PAGE_COMPRESSIONS = COMPRESSIONS
-
 
 class HttpError(Exception):
     def __init__(self, status: HTTPStatus, message: str, reason: str) -> None:
@@ -170,7 +166,8 @@ class App:
             "options": {
                 "methods": METHODS,
                 "colorspaces": COLORSPACES,
-                "compressions": PAGE_COMPRESSIONS,
+                # all of them: the page shows each result through kmz.js, which reads every one
+                "compressions": COMPRESSIONS,
                 "max_k": jobs.SLIDER_MAX_COLORS,
                 "targets": list(jobs.TARGETS),
             },
