@@ -185,8 +185,9 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
   let needProps = true;
   let [lc, lp, pb] = [0, 0, 0];
   let [state, rep0, rep1, rep2, rep3] = [0, 0, 0, 0, 0];
-  let range = 0;
-  let code = 0;
+  // The range coder's range and code are unsigned 32-bit values: kept in a typed array, since
+  // a closure variable holding a number past 2^30 would be boxed on every store.
+  const coder = new Uint32Array(2); // [range, code]
   let chunkEnd = 0; // where the current LZMA chunk declares it ends
   let chunkLimit = 0; // min(chunkEnd, inEnd): no byte at or past it is read
 
@@ -204,25 +205,29 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
     if (inPos >= inEnd) return truncated();
     throw corrupt("an LZMA chunk runs past its compressed size");
   };
+  /** One bit decoded with probability probs[i], which is then updated. */
   const bit = (i) => {
+    let range = coder[0];
     if (range < 0x1000000) {
       range = (range << 8) >>> 0;
-      code = ((code << 8) | rcByte()) >>> 0;
+      coder[1] = (coder[1] << 8) | rcByte();
     }
+    const code = coder[1];
     const p = probs[i];
     const bound = (range >>> 11) * p;
     if (code < bound) {
-      range = bound;
+      coder[0] = bound;
       probs[i] = p + ((2048 - p) >>> 5);
       return 0;
     }
-    range -= bound;
-    code -= bound;
+    coder[0] = range - bound;
+    coder[1] = code - bound;
     probs[i] = p - (p >>> 5);
     return 1;
   };
   const direct = (count) => {
     let result = 0;
+    let [range, code] = coder;
     for (; count > 0; count--) {
       if (range < 0x1000000) {
         range = (range << 8) >>> 0;
@@ -237,6 +242,7 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
         result = result * 2 + 1;
       }
     }
+    [coder[0], coder[1]] = [range, code];
     return result;
   };
   const tree = (base, bits) => {
@@ -263,7 +269,7 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
     const slot = tree(POS_SLOT + ((len < 5 ? len - 2 : 3) << 6), 6);
     if (slot < 4) return slot;
     const bits = (slot >>> 1) - 1;
-    const base = (2 | (slot & 1)) * 2 ** bits;
+    const base = ((2 | (slot & 1)) << bits) >>> 0; // bits <= 30: fits in 32 unsigned bits
     if (slot < 14) return base + reverse(SPEC_POS + base - slot, bits);
     return base + direct(bits - 4) * 16 + reverse(ALIGN, 4);
   };
@@ -271,9 +277,9 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
   /** One LZMA chunk, ending at output offset `stop` and input offset chunkEnd. */
   const chunk = (stop) => {
     if (rcByte() !== 0) throw corrupt("an LZMA chunk does not start with a zero byte");
-    range = 0xffffffff;
-    code = 0;
-    for (let i = 0; i < 4; i++) code = ((code << 8) | rcByte()) >>> 0;
+    coder[0] = 0xffffffff;
+    coder[1] = 0;
+    for (let i = 0; i < 4; i++) coder[1] = (coder[1] << 8) | rcByte();
     const pbMask = (1 << pb) - 1;
     const lpMask = (1 << lp) - 1;
     while (outPos !== stop) {
@@ -345,11 +351,8 @@ function lzma2(b, inPos, inEnd, out, outPos, limit, blockEnd, dictSize, probs) {
         full();
       }
     }
-    if (range < 0x1000000) {
-      range = (range << 8) >>> 0;
-      code = ((code << 8) | rcByte()) >>> 0;
-    }
-    if (code !== 0 || inPos !== chunkEnd) throw corrupt("an LZMA chunk does not end where it says");
+    if (coder[0] < 0x1000000) coder[1] = (coder[1] << 8) | rcByte();
+    if (coder[1] !== 0 || inPos !== chunkEnd) throw corrupt("an LZMA chunk does not end where it says");
   };
 
   for (;;) {
