@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._paeth import undo_paeth
+from .bands import row_bands
 from .format import Filter
 
 
@@ -28,11 +29,24 @@ def _value_type(bits: int) -> type[np.unsignedinteger]:
 
 
 def residuals(indices: np.ndarray, bits: int, kind: Filter) -> np.ndarray:
-    """What a filtered file stores for ``indices`` (each < 2^bits): uint8 up to 8 bits, else uint16."""
+    """What a filtered file stores for ``indices`` (each < 2^bits): uint8 up to 8 bits, else uint16.
+
+    Computed a band of rows at a time (each with the row above it), so the temporaries stay
+    a few MB whatever the image's size.
+    """
     dtype = _value_type(bits)
     if kind is Filter.NONE:
         return np.ascontiguousarray(indices, dtype=dtype)
-    x = np.asarray(indices, dtype=np.int32)
+    out = np.empty(indices.shape, dtype=dtype)
+    for top, bottom in row_bands(*indices.shape):
+        first = max(0, top - 1)
+        band = _band_residuals(np.asarray(indices[first:bottom], dtype=np.int32), kind, top > 0)
+        out[top:bottom] = band & ((1 << bits) - 1)
+    return out
+
+
+def _band_residuals(x: np.ndarray, kind: Filter, above: bool) -> np.ndarray:
+    """Residuals (not yet reduced) of the rows of ``x``, less its first row when ``above``."""
     a, b, c = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
     a[:, 1:], b[1:], c[1:, 1:] = x[:, :-1], x[:-1], x[:-1, :-1]
     if kind is Filter.SUB:
@@ -45,7 +59,8 @@ def residuals(indices: np.ndarray, bits: int, kind: Filter) -> np.ndarray:
         base = a + b - c
         near_a, near_b, near_c = np.abs(base - a), np.abs(base - b), np.abs(base - c)
         guess = np.where((near_a <= near_b) & (near_a <= near_c), a, np.where(near_b <= near_c, b, c))
-    return ((x - guess) & ((1 << bits) - 1)).astype(dtype)
+    rest = x - guess
+    return rest[1:] if above else rest
 
 
 def restore(values: np.ndarray, bits: int, kind: Filter) -> np.ndarray:

@@ -45,7 +45,10 @@ writer's trial sample (bands of rows spread over the image); the candidates with
 best of each compression (none, zlib, lzma) on the sample if within :data:`FAMILY_MARGIN`
 of the sample's best, are then compressed in full
 (on up to two threads) and the smallest of those is stored. (A sample can rank zlib above
-lzma where the whole image, with its longer matches, ranks them the other way.)
+lzma where the whole image, with its longer matches, ranks them the other way. Filtered
+and unfiltered lzma streams compete only through the margin: the sample ranks them as the
+whole image does far more reliably, and each full lzma 9e pass of a large image costs
+seconds.)
 """
 
 from __future__ import annotations
@@ -291,10 +294,8 @@ def store(
     limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
     chosen = {number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit}
     family_limit = len(trial[order[0]].stored) * (1 + FAMILY_MARGIN)
-    # And the best of each family (a compression, filtered or not): the sample may rank them wrongly.
-    families = {(way.compression, way.filter is Filter.NONE) for way in trial}
-    for family in sorted(families):
-        best = next(n for n in order if (trial[n].compression, trial[n].filter is Filter.NONE) == family)
+    for compression in Compression:  # and each compression's best: the sample may rank them wrongly
+        best = next(number for number in order if trial[number].compression is compression)
         if len(trial[best].stored) <= family_limit:
             chosen.add(best)
 

@@ -36,7 +36,9 @@ def spec_example() -> dict[str, list[list[int]]]:
     section = text.split("### 6.5", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| (\d) \w+ \| `([0-9A-F ]+)` \| `([0-9A-F ]+)` \|$", section, flags=re.M)
     assert len(rows) == 5
-    return {code: [[int(v, 16) for v in row.split()] for row in (first, second)] for code, first, second in rows}
+    return {
+        code: [[int(v, 16) for v in row.split()] for row in (first, second)] for code, first, second in rows
+    }
 
 
 def test_the_spec_example() -> None:
@@ -62,6 +64,19 @@ def test_residuals_and_restore_are_inverse(rng: np.random.Generator, bits: int) 
             np.testing.assert_array_equal(rowfilter.restore(stored, bits, kind), indices)
 
 
+def test_residuals_across_row_bands(rng: np.random.Generator) -> None:
+    """An image of several bands (kmzcodec.bands) gets the residuals of one whole-image pass."""
+    indices = rng.integers(0, 4096, size=(1100, 1000))
+    whole = indices.astype(np.int64)
+    a, b, c = np.zeros_like(whole), np.zeros_like(whole), np.zeros_like(whole)
+    a[:, 1:], b[1:], c[1:, 1:] = whole[:, :-1], whole[:-1], whole[:-1, :-1]
+    expected = {Filter.SUB: whole - a, Filter.UP: whole - b, Filter.GRADIENT: whole - a - b + c}
+    for kind, rest in expected.items():
+        np.testing.assert_array_equal(rowfilter.residuals(indices, 12, kind), rest % 4096)
+    np.testing.assert_array_equal(rowfilter.restore(rowfilter.residuals(indices, 12, Filter.PAETH), 12,
+                                                    Filter.PAETH), indices)  # fmt: skip
+
+
 @pytest.mark.parametrize("kind", FILTERS, ids=lambda kind: kind.label)
 @pytest.mark.parametrize("entry", [1, 3, 4], ids=["grey", "rgb", "rgba"])
 def test_roundtrip_every_filter_width_and_kind(rng: np.random.Generator, kind: Filter, entry: int) -> None:
@@ -70,7 +85,9 @@ def test_roundtrip_every_filter_width_and_kind(rng: np.random.Generator, kind: F
             indices = rng.integers(0, colors, size=(5, width))
             palette = rng.integers(0, 256, size=(colors, entry), dtype=np.uint8)
             compression = ("none", "zlib", "lzma")[(bits + width) % 3]
-            data = container.write(palette, indices, compression=compression, bits_per_index=bits, row_filter=kind)
+            data = container.write(
+                palette, indices, compression=compression, bits_per_index=bits, row_filter=kind
+            )
             header = container.parse_header(data)
             assert (header.filter, header.bits_per_index, data[35]) == (kind, bits, int(kind))
             decoded = kmzcodec.decode(data)
@@ -210,7 +227,9 @@ def test_a_large_filtered_image_through_the_sample_and_the_plugin(rng: np.random
     assert container.parse_header(data).filter is not Filter.NONE
     opened = Image.open(io.BytesIO(data))
     assert opened.info["filter"] != "none"
-    np.testing.assert_array_equal(np.asarray(opened.convert("L")), np.asarray(kmzcodec.decode(data).convert("L")))
+    np.testing.assert_array_equal(
+        np.asarray(opened.convert("L")), np.asarray(kmzcodec.decode(data).convert("L"))
+    )
 
 
 def test_luminance_order() -> None:
