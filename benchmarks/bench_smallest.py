@@ -311,8 +311,9 @@ def report(cases: list[Case]) -> None:
     print(f"\nFiltered winners: {len(filtered)} of {len(cases)}")
     for case in filtered:
         print(
-            f"- {case.label} K = {case.colors}: {case.smallest_method}, {case.kmz['smallest'] / case.webp:.3f}x "
-            f"WebP, decode {case.decode_kmz / case.decode_png:.2f}x PNG-8"
+            f"- {case.label} K = {case.colors}: {case.smallest_method}, "
+            f"{case.kmz['smallest'] / case.webp:.3f}x WebP, "
+            f"decode {case.decode_kmz / case.decode_png:.2f}x PNG-8"
         )
     print(f"Encode time of smallest: total {sum(c.smallest_seconds for c in cases):.1f} s")
     print("\nGoals (issue 12, part 3):")
