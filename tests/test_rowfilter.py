@@ -251,3 +251,26 @@ def test_a_truncated_filtered_file_opens_when_pillow_allows_it(monkeypatch: pyte
         opened.load()
         shown = np.asarray(opened.convert("L"))
     np.testing.assert_array_equal(shown, palette[indices][:, :, 0])
+
+
+def test_filters_never_make_a_large_image_larger(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the trial sample, the unfiltered choice is still compressed in full: with the
+    filters the file is never larger than without them."""
+    ramp = np.add.outer(np.arange(400), np.arange(420)) * 15 // 820
+    cases = [
+        (
+            np.arange(0, 256, 17, dtype=np.uint8)[:, None],
+            np.clip(ramp + rng.integers(-1, 2, ramp.shape), 0, 15),
+        ),
+        (rng.integers(0, 256, (16, 3), dtype=np.uint8), rng.integers(0, 16, ramp.shape)),
+    ]
+    for palette, indices in cases:
+        assert indices.size > container.TRIAL_PIXELS
+        with_filters = container.write(palette, indices, compression="smallest", method=Method.KMEANS)
+        monkeypatch.setattr(smallest, "RANKED_FILTERS", 0)
+        without = container.write(palette, indices, compression="smallest", method=Method.KMEANS)
+        monkeypatch.undo()
+        assert len(with_filters) <= len(without)
+        assert container.parse_header(without).filter is Filter.NONE
