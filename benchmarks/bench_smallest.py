@@ -225,6 +225,7 @@ class Case:
     smallest_seconds: float
     decode_kmz: float
     decode_png: float
+    filtered: bool = False  # smallest stored the rows through a row filter (spec 6.5)
 
 
 def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int) -> Case:
@@ -263,10 +264,12 @@ def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int)
         len(png),
         len(webp),
         {setting: len(data) for setting, data in kmz.items()},
-        f"{header.compression.label}/{header.bits_per_index}b",
+        f"{header.compression.label}/{header.bits_per_index}b"
+        + (f"/{header.filter.label}" if header.filter else ""),
         seconds,
         decode_kmz,
         decode_png,
+        bool(header.filter),
     )
 
 
@@ -304,6 +307,15 @@ def report(cases: list[Case]) -> None:
                 + f" | {geomean([c.kmz['default'] / c.png for c in group]):.3f}"
                 + f" | {geomean([c.decode_kmz / c.decode_png for c in group]):.2f} |"
             )
+    filtered = [c for c in cases if c.filtered]
+    print(f"\nFiltered winners: {len(filtered)} of {len(cases)}")
+    for case in filtered:
+        print(
+            f"- {case.label} K = {case.colors}: {case.smallest_method}, "
+            f"{case.kmz['smallest'] / case.webp:.3f}x WebP, "
+            f"decode {case.decode_kmz / case.decode_png:.2f}x PNG-8"
+        )
+    print(f"Encode time of smallest: total {sum(c.smallest_seconds for c in cases):.1f} s")
     print("\nGoals (issue 12, part 3):")
     for kind in ("photo", "graphic"):
         group = [c for c in cases if c.colors == 256 and c.kind == kind]

@@ -13,6 +13,7 @@ import sys
 #: kmzcodec modules with numba kernels: never instrumented (tests/test_fuzz_replay.py checks the list).
 COMPILED_MODULES = (
     "kmzcodec._kernels",
+    "kmzcodec._paeth",
     "kmzcodec._plusplus",
     "kmzcodec.deflate",
     "kmzcodec.diffusion",

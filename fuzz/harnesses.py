@@ -49,7 +49,7 @@ OPEN_REASONS = frozenset(
     {
         "empty", "bad-magic", "truncated-header", "unsupported-version", "header-crc",
         "bad-palette-kind", "bad-compression", "bad-dimensions", "bad-colors", "bad-bits",
-        "bad-method", "bad-colorspace", "reserved-nonzero", "truncated-palette",
+        "bad-method", "bad-colorspace", "reserved-nonzero", "bad-filter", "truncated-palette",
     }
 )  # fmt: skip
 MODES_BY_ENTRY = {1: "L", 3: "RGB", 4: "RGBA"}

@@ -18,7 +18,7 @@ import numpy as np
 
 MAGIC = b"\x89KMZ\r\n\x1a\n"
 #: Section 4: magic, version, palette kind, bits, compression, width, height, K,
-#: data length, method, colour space, flags, reserved, header CRC.
+#: data length, method, colour space, flags, row filter, header CRC.
 FIELDS = struct.Struct("<8s4B3IQ4BI")
 MAX_SIDE = 1 << 24
 MAX_K = 1 << 16
@@ -37,7 +37,7 @@ REASONS = frozenset(
     {
         "empty", "bad-magic", "truncated-header", "unsupported-version", "header-crc",
         "bad-palette-kind", "bad-compression", "bad-dimensions", "bad-colors", "bad-bits",
-        "bad-method", "bad-colorspace", "reserved-nonzero", "too-many-pixels", "wrong-size",
+        "bad-method", "bad-colorspace", "reserved-nonzero", "bad-filter", "too-many-pixels", "wrong-size",
         "truncated-palette", "truncated-data", "trailing-bytes", "data-crc",
     }
     | STREAM_REASONS
@@ -76,7 +76,7 @@ def read(data: bytes, max_pixels: int | None, *, structure_only: bool = False) -
     if n < 40:
         return _reject("truncated-header")
     (_, version, kind, bits, compression, width, height, colors, data_length,
-     method, colorspace, flags, reserved, header_crc) = FIELDS.unpack(data[:40])  # fmt: skip
+     method, colorspace, flags, row_filter, header_crc) = FIELDS.unpack(data[:40])  # fmt: skip
     if version != 1:
         return _reject("unsupported-version")
     if zlib.crc32(data[:36]) != header_crc:
@@ -89,7 +89,8 @@ def read(data: bytes, max_pixels: int | None, *, structure_only: bool = False) -
         (not 1 <= bits <= 16 or 2**bits < colors, "bad-bits"),
         (method > 4, "bad-method"),
         (colorspace > 4, "bad-colorspace"),
-        (flags & 0xFE != 0 or reserved != 0, "reserved-nonzero"),
+        (flags & 0xFE != 0, "reserved-nonzero"),
+        (row_filter > 4, "bad-filter"),
         (max_pixels is not None and width * height > max_pixels, "too-many-pixels"),
     )
     for failed, reason in checks:
@@ -121,7 +122,7 @@ def read(data: bytes, max_pixels: int | None, *, structure_only: bool = False) -
         if isinstance(rows_or_reason, str):
             return _reject(rows_or_reason, **known)
         rows = rows_or_reason
-    reasons, indices = _unpack(rows, width, height, bits, colors)
+    reasons, indices = _unpack(rows, width, height, bits, colors, row_filter)
     if reasons:
         return _reject(*reasons, **known)
     palette = np.frombuffer(data[40:data_offset], dtype=np.uint8).reshape(colors, kind)
@@ -257,8 +258,10 @@ def _xz_block_header_ok(rest: bytes, unpadded: int, size: int, check_size: int) 
     return fields[pos] <= XZ_LARGEST_DICTIONARY_BYTE and not any(fields[pos + 1 :])
 
 
-def _unpack(rows: bytes, width: int, height: int, bits: int, colors: int) -> tuple[list[str], np.ndarray]:
-    """Sections 6.2 and 9.11-9.12: the indices, and which of the two rules fail.
+def _unpack(
+    rows: bytes, width: int, height: int, bits: int, colors: int, row_filter: int
+) -> tuple[list[str], np.ndarray]:
+    """Sections 6.2, 6.5 and 9.11-9.12: the indices, and which of the two rules fail.
 
     The spec leaves the reason open when both fail, so both are returned.
     """
@@ -267,9 +270,41 @@ def _unpack(rows: bytes, width: int, height: int, bits: int, colors: int) -> tup
     as_bits = np.unpackbits(table, axis=1)  # bit p of a row is column p, MSB first
     used = as_bits[:, : width * bits].reshape(height, width, bits).astype(np.int64)
     indices = used @ (1 << np.arange(bits - 1, -1, -1, dtype=np.int64))
+    if row_filter:
+        indices = _unfilter(indices.tolist(), bits, row_filter)
     reasons = []
     if as_bits[:, width * bits :].any():
         reasons.append("nonzero-padding")
     if int(indices.max()) >= colors:
         reasons.append("index-out-of-range")
     return reasons, indices
+
+
+def _unfilter(residuals: list[list[int]], bits: int, row_filter: int) -> np.ndarray:
+    """Section 6.5, pixel by pixel in reading order: index = (residual + prediction) mod 2^bits."""
+    modulus = 1 << bits
+    out: list[list[int]] = []
+    for y, row in enumerate(residuals):
+        above = out[y - 1] if y else [0] * len(row)
+        current: list[int] = []
+        for x, residual in enumerate(row):
+            a = current[x - 1] if x else 0
+            b = above[x]
+            c = above[x - 1] if x and y else 0
+            if row_filter == 1:
+                prediction = a
+            elif row_filter == 2:
+                prediction = b
+            elif row_filter == 3:
+                prediction = (a + b - c) % modulus
+            else:  # 4, Paeth: p in plain integers, ties to a, then b
+                p = a + b - c
+                if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c):
+                    prediction = a
+                elif abs(p - b) <= abs(p - c):
+                    prediction = b
+                else:
+                    prediction = c
+            current.append((residual + prediction) % modulus)
+        out.append(current)
+    return np.array(out, dtype=np.int64).reshape(len(residuals), -1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitpack, deflate, options, smallest, xzscan
+from . import bitpack, deflate, options, rowfilter, smallest, xzscan
 from .errors import KmzError
 from .format import (
     DEFAULT_MAX_PIXELS,
@@ -29,6 +29,7 @@ from .format import (
     VERSION,
     ColorSpace,
     Compression,
+    Filter,
     Method,
     PaletteKind,
     min_bits,
@@ -56,6 +57,7 @@ class Header:
     method: Method = Method.UNSPECIFIED
     colorspace: ColorSpace = ColorSpace.UNSPECIFIED
     dithered: bool = False
+    filter: Filter = Filter.NONE
 
     @property
     def row_bytes(self) -> int:
@@ -92,7 +94,7 @@ class Header:
             int(self.method),
             int(self.colorspace),
             FLAG_DITHERED if self.dithered else 0,
-            0,
+            int(self.filter),
             0,
         )[:HEADER_CRC_OFFSET]
         return fields + zlib.crc32(fields).to_bytes(4, "little")
@@ -107,6 +109,7 @@ class Header:
             "method": self.method.label,
             "colorspace": self.colorspace.label,
             "dither": self.dithered,
+            "filter": self.filter.label,
         }
 
 
@@ -131,7 +134,7 @@ def parse_header(prefix: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
     if len(prefix) < HEADER_SIZE:
         raise KmzError(f"truncated header: {len(prefix)} of {HEADER_SIZE} bytes", "truncated-header")
     (_, version, kind, bits, compression, width, height, colors, data_length,
-     method, colorspace, flags, reserved, crc) = HEADER.unpack(prefix)  # fmt: skip
+     method, colorspace, flags, row_filter, crc) = HEADER.unpack(prefix)  # fmt: skip
     if version != VERSION:
         raise KmzError(
             f"unsupported KMZ version {version} (this decoder reads {VERSION})", "unsupported-version"
@@ -148,14 +151,15 @@ def parse_header(prefix: bytes | memoryview, max_pixels: int | None = DEFAULT_MA
         raise KmzError(f"{bits} bits per index cannot address K = {colors} colours", "bad-bits")
     method_code = _enum(Method, method, "method", "bad-method")
     space = _enum(ColorSpace, colorspace, "colour space", "bad-colorspace")
-    if flags & ~KNOWN_FLAGS or reserved:
+    if flags & ~KNOWN_FLAGS:
         raise KmzError("reserved header bits are not zero", "reserved-nonzero")
+    filter_code = _enum(Filter, row_filter, "row filter", "bad-filter")
     if max_pixels is not None and width * height > max_pixels:
         raise KmzError(
             f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}", "too-many-pixels"
         )
     header = Header(width, height, palette_kind, colors, bits, codec, data_length,
-                    method_code, space, bool(flags & FLAG_DITHERED))  # fmt: skip
+                    method_code, space, bool(flags & FLAG_DITHERED), filter_code)  # fmt: skip
     if codec is Compression.NONE and data_length != header.raw_length:
         raise KmzError(
             f"uncompressed data must be {header.raw_length} bytes, header says {data_length}",
@@ -275,9 +279,11 @@ def read(data: bytes | bytearray | memoryview, max_pixels: int | None = DEFAULT_
 
 
 def indices(header: Header, rows: bytes | memoryview) -> np.ndarray:
-    """Unpack and validate the index rows: a (height, width) uint8 or uint16 array."""
+    """Unpack, unfilter (spec 6.5) and validate the index rows: a (height, width) uint8 or uint16 array."""
     bitpack.check_padding(rows, header.width, header.height, header.bits_per_index)
     values = bitpack.unpack(rows, header.width, header.height, header.bits_per_index)
+    if header.filter is not Filter.NONE:
+        values = rowfilter.restore(values, header.bits_per_index, header.filter)
     bitpack.check_range(values, header.colors)
     if header.colors <= 256 and values.dtype != np.uint8:
         values = values.astype(np.uint8)
@@ -428,6 +434,7 @@ def write(
     method: Method = Method.UNSPECIFIED,
     colorspace: ColorSpace = ColorSpace.UNSPECIFIED,
     dithered: bool = False,
+    row_filter: Filter = Filter.NONE,
 ) -> bytes:
     """Serialise a palette (K x 1, 3 or 4 uint8) and a (height, width) index array.
 
@@ -436,7 +443,9 @@ def write(
     tries every compression and setting of :mod:`kmzcodec.smallest` and keeps the smallest
     (``level`` does not apply to it); the header records the one that won. With it, a
     palette the encoder chose (``method`` kmeans, gmm or exact) may be stored in another
-    order, the indices following: the same pixels.
+    order, the indices following: the same pixels; it may also store them through a row
+    filter (spec 6.5). ``row_filter`` stores them through the filter given (at the
+    given or the minimum width, no trials; not with "smallest", which chooses its own).
     """
     codec, level = options.check_compression(compression), options.check_level(level)
     options.check_level_applies(codec, level)
@@ -457,26 +466,33 @@ def write(
     if int(indices.min()) < 0 or int(indices.max()) >= colors:
         raise KmzError(f"indices must lie in 0..{colors - 1}", "index-out-of-range")
     bits_per_index = options.check_bits_per_index(bits_per_index, colors)
-    method, colorspace = (
+    method, colorspace, row_filter = (
         _informational(Method, method, "method"),
         _informational(ColorSpace, colorspace, "colorspace"),
+        _informational(Filter, row_filter, "row_filter"),
     )
+    if row_filter is not Filter.NONE and not isinstance(codec, Compression):
+        raise KmzError('compression="smallest" chooses its own row filter', "bad-option")
     stored: bytes | bytearray | memoryview | None
     if not isinstance(codec, Compression):  # options.SMALLEST: a policy, not a stored code
         widths = [bits_per_index] if bits_per_index is not None else _candidate_bits(colors)
         # Only a palette the encoder chose may change its order: a given one is kept as it is.
         reorder = method in (Method.KMEANS, Method.GMM, Method.EXACT)
-        best = smallest.store(indices, colors, widths, _trial_sample(indices), reorder=reorder)
-        bits, codec, stored = best.bits, best.compression, best.stored
+        best = smallest.store(palette, indices, widths, _trial_sample(indices), reorder=reorder)
+        bits, codec, stored, row_filter = best.bits, best.compression, best.stored, best.filter
         if best.order is not None:
             palette = palette[best.order]
+    elif row_filter is not Filter.NONE:
+        bits = bits_per_index or min_bits(colors)
+        effort = None if level is None else ("zlib", level)
+        stored = _compress(bitpack.pack(rowfilter.residuals(indices, bits, row_filter), bits), codec, effort)
     else:
         packing = _choose_packing(indices, colors, codec, level, bits_per_index)
         bits, stored = packing.bits, packing.stored
         if stored is None:
             stored = _compress(bitpack.pack(indices, bits), codec, packing.effort)
     header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits,
-                    codec, len(stored), method, colorspace, dithered)  # fmt: skip
+                    codec, len(stored), method, colorspace, dithered, row_filter)  # fmt: skip
     palette_bytes = np.ascontiguousarray(palette).tobytes()
     trailer = data_crc(palette_bytes, stored).to_bytes(4, "little")
     return b"".join((header.pack(), palette_bytes, stored, trailer))

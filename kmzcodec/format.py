@@ -13,7 +13,7 @@ VERSION = 1
 
 #: Header layout, little-endian: magic, version, palette kind, bits per index,
 #: compression, width, height, colours (K), stored data length, method, colour
-#: space, flags, reserved, header CRC-32 (over the 36 bytes before it).
+#: space, flags, row filter (byte 35), header CRC-32 (over the 36 bytes before it).
 HEADER = struct.Struct("<8s4B3IQ4BI")
 HEADER_SIZE = HEADER.size  # 40
 HEADER_CRC_OFFSET = HEADER_SIZE - 4
@@ -49,6 +49,18 @@ class Compression(_Code):
     NONE = 0
     ZLIB = 1
     LZMA = 2  # the .xz container (LZMA2), as written by Python's lzma module
+
+
+class Filter(_Code):
+    """The row filter (spec 4.12 and 6.5): how each index was predicted from its neighbours
+    before packing. 0 stores the indices themselves; the others store
+    (index - prediction) mod 2^bits_per_index. Byte 35 was ``reserved`` (0) before."""
+
+    NONE = 0
+    SUB = 1  # the left neighbour
+    UP = 2  # the neighbour above
+    GRADIENT = 3  # left + above - upper left, modulo 2^bits
+    PAETH = 4  # PNG's Paeth predictor: whichever of left, above, upper left is nearest that sum
 
 
 class Method(_Code):

@@ -2,7 +2,8 @@
 
 Shared by :func:`decode` (bytes in memory) and the Pillow plugin (files), so both
 apply the same checks and produce the same pixels. Packed 1/2/4/8-bit rows go to
-Pillow's C unpackers untouched; other widths, and K > 256, are unpacked in numpy.
+Pillow's C unpackers untouched; other widths, K > 256 and filtered rows (spec 6.5) are
+unpacked in numpy.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from PIL import Image
 from . import bitpack, container
 from .container import Header
 from .errors import KmzError
-from .format import DEFAULT_MAX_PIXELS, PaletteKind
+from .format import DEFAULT_MAX_PIXELS, Filter, PaletteKind
 from .options import check_max_pixels
 
 #: Pillow "raw" unpackers for packed palette rows.
@@ -48,13 +49,13 @@ class Pixels:
 def pixels(header: Header, palette: bytes, rows: bytes | memoryview) -> Pixels:
     """Validate decompressed rows (padding, index < K) and lay them out for Pillow."""
     bits = header.bits_per_index
-    if header.colors <= 256 and bits in _PACKED_RAWMODES:
+    if header.colors <= 256 and bits in _PACKED_RAWMODES and header.filter is Filter.NONE:
         bitpack.check_padding(rows, header.width, header.height, bits)
         bitpack.check_packed_range(rows, bits, header.colors)
         return Pixels(_PACKED_RAWMODES[bits], header.row_bytes, rows)
     values = container.indices(header, rows)
-    if header.colors <= 256:
-        return Pixels("P", header.width, values.tobytes())
+    if header.colors <= 256:  # the indices' own buffer: no copy when they are a new array
+        return Pixels("P", header.width, memoryview(np.ascontiguousarray(values)).cast("B"))
     entries = np.frombuffer(palette, dtype=np.uint8).reshape(header.colors, int(header.palette_kind))
     expanded = np.take(entries, values, axis=0)
     mode = image_mode(header)

@@ -28,6 +28,16 @@ context (the previous index's high bits) predicts more of the next index. It sav
 0.5-3.5 % on most photographs at K = 256 and loses on some graphics, hence a candidate,
 tried after the palette's own order.
 
+Row filters (spec 6.5): the rows may also be stored as residuals of a prediction from
+each index's neighbours, which pays where neighbouring indices are close in value: a grey
+image whose palette is in grey-level order (photographs, scanned pages). For each packing
+width and each palette order (as given; with ``reorder`` also by luminance,
+:func:`luminance_order`, and the neighbour order), the four filters (sub, up, gradient,
+Paeth) are ranked on the sample by the size of a fast zlib stream (:data:`RANKING`), and
+the residuals of the :data:`RANKED_FILTERS` best are compressed by each of
+:data:`FILTERED_CANDIDATES`: further candidates, tried after the unfiltered ones (so a
+tie keeps the unfiltered file).
+
 Images of up to ``container.TRIAL_PIXELS`` pixels are compressed every way and
 the smallest stream is stored. Larger ones are first compressed every way on the
 writer's trial sample (bands of rows spread over the image); the candidates within
@@ -35,7 +45,10 @@ writer's trial sample (bands of rows spread over the image); the candidates with
 best of each compression (none, zlib, lzma) on the sample if within :data:`FAMILY_MARGIN`
 of the sample's best, are then compressed in full
 (on up to two threads) and the smallest of those is stored. (A sample can rank zlib above
-lzma where the whole image, with its longer matches, ranks them the other way.)
+lzma where the whole image, with its longer matches, ranks them the other way.) These
+rules are applied twice, to the unfiltered ways alone and to all of them, and the union is
+compressed in full: a filtered way that wins on the sample but loses on the whole image
+(camera.png at K = 16: 5 % larger in full) never displaces the unfiltered choice.
 """
 
 from __future__ import annotations
@@ -47,8 +60,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitpack, threads
-from .format import Compression
+from . import bitpack, rowfilter, threads
+from .format import Compression, Filter
 
 #: On a sample, candidates this close to the best (relative size) are compressed in full ...
 FULL_MARGIN = 0.02
@@ -96,6 +109,19 @@ CANDIDATES: tuple[Candidate, ...] = (
 )
 
 
+#: How the filtered rows are compressed: lzma 9e with the previous residual's high bits as
+#: the literal context. (No literal context, (0, 0, 0), was 2-7 % larger on the grey images
+#: where filters win, and at most 2 % smaller on colour ones, where they lose anyway.)
+FILTERED_CANDIDATES: tuple[Candidate, ...] = (Candidate(Compression.LZMA, "xz", _EXTREME, (4, 0, 0)),)
+#: What ranks the filters on the sample (about 2 ms a filter on 2^17 pixels, a twentieth of
+#: lzma 9e) ...
+RANKING = Candidate(Compression.ZLIB, "libdeflate", 6)
+#: ... and how many of the best it ranks go on to FILTERED_CANDIDATES: its order and lzma's
+#: differ when two filters are within a few per cent (grey.jpg: sub and gradient).
+RANKED_FILTERS = 2
+FILTERS = (Filter.SUB, Filter.UP, Filter.GRADIENT, Filter.PAETH)
+
+
 def compress(raw: bytes | memoryview, candidate: Candidate) -> bytes | memoryview:
     """The stored data for ``raw`` (packed rows) made the candidate's way."""
     if candidate.engine == "none":
@@ -121,10 +147,29 @@ class Stored:
     candidate: Candidate
     stored: bytes | memoryview
     order: np.ndarray | None = None  # palette[order] is the palette stored; None: as given
+    filter: Filter = Filter.NONE
 
     @property
     def compression(self) -> Compression:
         return self.candidate.compression
+
+    def rows(self, indices: np.ndarray) -> bytes | memoryview:
+        """``indices`` as this way stores them before compression: reordered, filtered, packed."""
+        moved = _reordered(indices, self.order)
+        if self.filter is not Filter.NONE:
+            moved = rowfilter.residuals(moved, self.bits, self.filter)
+        return bitpack.pack(moved, self.bits)
+
+
+def luminance_order(palette: np.ndarray) -> np.ndarray:
+    """A palette order by luma (Rec. 601 weights, in integers), then alpha, then position."""
+    entries = palette.astype(np.int64)
+    if entries.shape[1] == 1:
+        luma = entries[:, 0]
+    else:
+        luma = entries[:, :3] @ np.array([299, 587, 114], dtype=np.int64)
+    alpha = entries[:, 3] if entries.shape[1] == 4 else np.zeros(len(entries), dtype=np.int64)
+    return np.lexsort((np.arange(len(entries)), alpha, luma))
 
 
 def neighbour_order(indices: np.ndarray, colors: int) -> np.ndarray:
@@ -182,37 +227,92 @@ def _all_ways(indices: np.ndarray, widths: list[int], orders: list[np.ndarray | 
     return made
 
 
+def _filtered_ways(indices: np.ndarray, widths: list[int], orders: list[np.ndarray | None]) -> list[Stored]:
+    """For each (order, width), the RANKED_FILTERS best filters by RANKING, compressed by each
+    FILTERED_CANDIDATES (in FILTERS order, for the ties)."""
+    made: list[Stored] = []
+    for order in orders:
+        for bits in widths:
+            ways = [Stored(bits, RANKING, b"", order, kind) for kind in FILTERS]
+            packed = [way.rows(indices) for way in ways]
+            sizes = [len(compress(rows, RANKING)) for rows in packed]
+            ranked = sorted(range(len(FILTERS)), key=lambda number: (sizes[number], number))
+            made.extend(
+                Stored(bits, candidate, compress(packed[best], candidate), order, FILTERS[best])
+                for best in sorted(ranked[:RANKED_FILTERS])
+                for candidate in FILTERED_CANDIDATES
+            )
+    return made
+
+
+def _orders(palette: np.ndarray, sample: np.ndarray, colors: int, reorder: bool) -> tuple[list, list]:
+    """The palette orders tried without a filter, and with one (None: as given; no repeats)."""
+    plain: list[np.ndarray | None] = [None]
+    filtered: list[np.ndarray | None] = [None]
+    if reorder and colors > 2:
+        filtered.append(luminance_order(palette))
+        if colors <= REORDER_MAX_COLORS:
+            plain.append(neighbour_order(sample, colors))
+            filtered.append(plain[-1])
+    unique: list[np.ndarray | None] = []
+    for order in filtered:
+        if order is not None and np.array_equal(order, np.arange(colors)):
+            order = None
+        if not any(_same(order, kept) for kept in unique):
+            unique.append(order)
+    return plain, unique
+
+
+def _same(one: np.ndarray | None, other: np.ndarray | None) -> bool:
+    if one is None or other is None:
+        return one is other
+    return bool(np.array_equal(one, other))
+
+
+def _promising(trial: list[Stored], numbers: list[int]) -> set[int]:
+    """Of ``trial[numbers]`` (on the sample), those to compress in full: the FULL_COUNT best
+    within FULL_MARGIN of the best, and each compression's best within FAMILY_MARGIN."""
+    order = sorted(numbers, key=lambda number: (len(trial[number].stored), number))
+    limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
+    chosen = {number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit}
+    family_limit = len(trial[order[0]].stored) * (1 + FAMILY_MARGIN)
+    for compression in Compression:  # the sample may rank the compressions wrongly
+        best = next(number for number in order if trial[number].compression is compression)
+        if len(trial[best].stored) <= family_limit:
+            chosen.add(best)
+    return chosen
+
+
 def _smallest(made: list[Stored]) -> Stored:
     return min(enumerate(made), key=lambda pair: (len(pair[1].stored), pair[0]))[1]
 
 
 def store(
-    indices: np.ndarray, colors: int, widths: list[int], sample: np.ndarray, *, reorder: bool
+    palette: np.ndarray,
+    indices: np.ndarray,
+    widths: list[int],
+    sample: np.ndarray,
+    *,
+    reorder: bool,
 ) -> Stored:
     """The smallest way found to store ``indices`` (see the module's docstring for what is tried).
 
     ``sample`` is the writer's trial sample of the image (the image itself when it is small);
     ``reorder`` allows a palette order other than the one given (the result's ``order``).
     """
-    orders: list[np.ndarray | None] = [None]
-    if reorder and 2 < colors <= REORDER_MAX_COLORS:
-        orders.append(neighbour_order(sample, colors))
+    plain, filtered = _orders(palette, sample, len(palette), reorder)
     if sample.shape == indices.shape:
-        return _smallest(_all_ways(indices, widths, orders))
-    trial = _all_ways(sample, widths, orders)
-    order = sorted(range(len(trial)), key=lambda number: (len(trial[number].stored), number))
-    limit = len(trial[order[0]].stored) * (1 + FULL_MARGIN)
-    chosen = {number for number in order[:FULL_COUNT] if len(trial[number].stored) <= limit}
-    family_limit = len(trial[order[0]].stored) * (1 + FAMILY_MARGIN)
-    for compression in Compression:  # and each compression's best: the sample may rank them wrongly
-        best = next(number for number in order if trial[number].compression is compression)
-        if len(trial[best].stored) <= family_limit:
-            chosen.add(best)
+        return _smallest(_all_ways(indices, widths, plain) + _filtered_ways(indices, widths, filtered))
+    trial = _all_ways(sample, widths, plain) + _filtered_ways(sample, widths, filtered)
+    unfiltered = [number for number, way in enumerate(trial) if way.filter is Filter.NONE]
+    # What would be chosen without the filters, and the best of all: a filtered stream that
+    # wins on the sample and loses on the whole image never displaces the unfiltered choice.
+    chosen = _promising(trial, unfiltered) | _promising(trial, list(range(len(trial))))
 
     def full(number: int) -> Stored:
         way = trial[number]
-        packed = bitpack.pack(_reordered(indices, way.order), way.bits)
-        return Stored(way.bits, way.candidate, compress(packed, way.candidate), way.order)
+        stored = compress(way.rows(indices), way.candidate)
+        return Stored(way.bits, way.candidate, stored, way.order, way.filter)
 
     numbers = sorted(chosen)  # tie-break order
     workers = min(len(numbers), 2, threads.cpu_budget())  # liblzma and zlib release the GIL

@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO / "spec" / "conformance"
 
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-INFO_KEYS = ("colors", "bits_per_index", "compression", "palette_kind", "method", "colorspace", "dither")
+INFO_KEYS = (
+    "colors", "bits_per_index", "compression", "palette_kind", "method", "colorspace", "dither", "filter",
+)  # fmt: skip
 
 
 def test_vector(conformance_case: dict[str, Any], conformance_dir: Path) -> None:
@@ -97,6 +99,13 @@ def test_valid_vectors_cover_the_format(conformance_table: list[dict[str, Any]])
     assert {h["method"] for h in headers} == {"unspecified", "kmeans", "gmm", "exact", "given"}
     assert {h["colorspace"] for h in headers} == {"unspecified", "rgb", "oklab", "lab", "hsv"}
     assert {h["dither"] for h in headers} == {False, True}
+    assert {h["filter"] for h in headers} == {"none", "sub", "up", "gradient", "paeth"}
+    # Every filter at every compression and kind, and at widths below, at and above 8 bits.
+    filtered = [h for h in headers if h["filter"] != "none"]
+    assert {h["compression"] for h in filtered} == {"none", "zlib", "lzma"}
+    assert {h["palette_kind"] for h in filtered} == {"grey", "rgb", "rgba"}
+    for name in ("sub", "up", "gradient", "paeth"):
+        assert {1, 2, 3, 4, 8, 12, 16} <= {h["bits_per_index"] for h in filtered if h["filter"] == name}
     # Wider packings than the minimum, and every width from 1 to 9 pixels.
     assert any(h["bits_per_index"] > max(1, (h["colors"] - 1).bit_length()) for h in headers)
     assert set(range(1, 10)) <= {h["width"] for h in headers}
@@ -131,7 +140,9 @@ MALFORMED_CLASSES = {
     ],
     "trailing garbage": ["trailing-byte"],
     "CRC mismatch": ["header-crc-flipped", "data-crc-flipped"],
-    "non-zero reserved fields": ["reserved-1", "flags-bit1"],
+    "non-zero reserved fields": ["flags-bit1", "flags-bit7"],
+    "unknown row filter": ["filter-5", "filter-255"],
+    "filtered index >= K": ["filter-sub-index-5", "filter-paeth-index-3"],
 }
 
 
@@ -220,7 +231,8 @@ def test_conformance_readme_explains_cases_json(
     section = readme.split("## cases.json", 1)[1].split("\n## ", 1)[0]
     for key in keys - {"spec", "format_version", "generator", "cases"}:
         assert f"`{key}`" in section, key
-    for labels in (conformance_generator.METHOD_LABELS, conformance_generator.COLORSPACE_LABELS):
+    generator = conformance_generator
+    for labels in (generator.METHOD_LABELS, generator.COLORSPACE_LABELS, generator.FILTER_LABELS):
         for code, label in enumerate(labels):
             assert f"{code}: `{label}`" in section, label
 

@@ -33,7 +33,9 @@ from kmzcodec.format import HEADER_SIZE, MAGIC, Compression, PaletteKind
 plugin = kmzcodec.plugin  # reached through the package: importing it is the package's job
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "spec" / "conformance"
-INFO_KEYS = ("colors", "bits_per_index", "compression", "palette_kind", "method", "colorspace", "dither")
+INFO_KEYS = (
+    "colors", "bits_per_index", "compression", "palette_kind", "method", "colorspace", "dither", "filter",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- helpers
@@ -691,7 +693,7 @@ def conformance_vectors(*, truncated_only: bool = False) -> list[Any]:
 OPEN_REASONS = {
     "empty", "bad-magic", "truncated-header", "unsupported-version", "header-crc", "bad-palette-kind",
     "bad-compression", "bad-dimensions", "bad-colors", "bad-bits", "bad-method", "bad-colorspace",
-    "reserved-nonzero", "truncated-palette",
+    "reserved-nonzero", "bad-filter", "truncated-palette",
 }  # fmt: skip
 
 

@@ -9,7 +9,7 @@
 // (section 9), with the checks in the spec's order, as kmzcodec.decode does.
 // All three compressions: zlib goes through the browser's DecompressionStream("deflate"),
 // lzma (.xz, spec 7.3 and 7.4) through xz.js, our own .xz / LZMA2 decoder; crc.js holds
-// the CRC-32 both use.
+// the CRC-32 both use. Row filters (spec 6.5) are undone after unpacking.
 
 import { crc32 } from "./crc.js";
 import { decompress as unxz, XzError } from "./xz.js";
@@ -22,7 +22,7 @@ export const DEFAULT_MAX_PIXELS = 2 ** 28;
 export const REASONS = Object.freeze([
   "empty", "bad-magic", "truncated-header", "unsupported-version", "header-crc",
   "bad-palette-kind", "bad-compression", "bad-dimensions", "bad-colors", "bad-bits",
-  "bad-method", "bad-colorspace", "reserved-nonzero", "too-many-pixels", "wrong-size",
+  "bad-method", "bad-colorspace", "reserved-nonzero", "bad-filter", "too-many-pixels", "wrong-size",
   "truncated-palette", "truncated-data", "trailing-bytes", "data-crc",
   "unsupported-compression", "corrupt-stream", "nonzero-padding", "index-out-of-range",
 ]);
@@ -43,6 +43,7 @@ const KIND_LABELS = { 1: "grey", 3: "rgb", 4: "rgba" };
 const COMPRESSION_LABELS = ["none", "zlib", "lzma"];
 const METHOD_LABELS = ["unspecified", "kmeans", "gmm", "exact", "given"];
 const COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab", "hsv"];
+const FILTER_LABELS = ["none", "sub", "up", "gradient", "paeth"];
 /** Bytes of compressed input handed to the inflater at a time: deflate expands at most
  * about 1032:1, so one piece can make at most ~16 MiB of output before we look at it. */
 const FEED = 16384;
@@ -96,7 +97,7 @@ export function readHeader(bytes, options = {}) {
   const height = view.getUint32(16, true);
   const colors = view.getUint32(20, true);
   const dataLength = view.getBigUint64(24, true);
-  const [method, colorspace, flags, reserved] = [data[32], data[33], data[34], data[35]];
+  const [method, colorspace, flags, filter] = [data[32], data[33], data[34], data[35]];
   if (!(kind in KIND_LABELS)) throw new KmzError(`unknown palette kind code ${kind}`, "bad-palette-kind");
   if (compression > 2) throw new KmzError(`unknown compression code ${compression}`, "bad-compression");
   if (width < 1 || width > MAX_DIMENSION || height < 1 || height > MAX_DIMENSION) {
@@ -110,7 +111,8 @@ export function readHeader(bytes, options = {}) {
   }
   if (method > 4) throw new KmzError(`unknown method code ${method}`, "bad-method");
   if (colorspace >= COLORSPACE_LABELS.length) throw new KmzError(`unknown colour space code ${colorspace}`, "bad-colorspace");
-  if (flags & 0xfe || reserved) throw new KmzError("reserved header bits are not zero", "reserved-nonzero");
+  if (flags & 0xfe) throw new KmzError("reserved header bits are not zero", "reserved-nonzero");
+  if (filter >= FILTER_LABELS.length) throw new KmzError(`unknown row filter code ${filter}`, "bad-filter");
   // width x height <= 2^48 and raw_length <= 2^49: exact in doubles (spec 11).
   if (width * height > maxPixels) {
     throw new KmzError(
@@ -141,6 +143,7 @@ export function readHeader(bytes, options = {}) {
     paletteKind: KIND_LABELS[kind], entrySize: kind,
     compression: COMPRESSION_LABELS[compression],
     method: METHOD_LABELS[method], colorspace: COLORSPACE_LABELS[colorspace], dither: (flags & 1) === 1,
+    filter: FILTER_LABELS[filter], filterCode: filter,
   };
 }
 
@@ -270,6 +273,66 @@ function unpack(rows, header, words, pixels) {
   }
 }
 
+/** The packed values of every pixel (spec 6.2), unchecked: the residuals of a filtered file. */
+function unpackValues(rows, header) {
+  const { width, height, bitsPerIndex: bits, rowBytes } = header;
+  const values = new Uint16Array(width * height);
+  const mask = (1 << bits) - 1;
+  let p = 0;
+  for (let y = 0, o = 0; y < height; y++, o += rowBytes) {
+    let held = 0;
+    let count = 0;
+    let i = o;
+    for (let x = 0; x < width; x++) {
+      while (count < bits) {
+        held = ((held << 8) | rows[i++]) & 0x7fffff;
+        count += 8;
+      }
+      count -= bits;
+      values[p++] = (held >>> count) & mask;
+    }
+  }
+  return values;
+}
+
+/** Undo a row filter in place, in reading order (spec 6.5): index = (residual + prediction) mod 2^bits.
+ * The neighbours a (left), b (above), c (upper left) are indices already restored, 0 outside. */
+function unfilter(values, header) {
+  const { width, height, bitsPerIndex: bits, filterCode: code } = header;
+  const mask = (1 << bits) - 1;
+  for (let y = 0, p = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, p++) {
+      const a = x > 0 ? values[p - 1] : 0;
+      const b = y > 0 ? values[p - width] : 0;
+      const c = x > 0 && y > 0 ? values[p - width - 1] : 0;
+      let guess;
+      if (code === 1) guess = a;
+      else if (code === 2) guess = b;
+      else if (code === 3) guess = a + b - c; // reduced by the mask below (two's complement)
+      else {
+        const base = a + b - c; // Paeth: plain integers, ties to a, then b
+        const nearA = Math.abs(base - a);
+        const nearB = Math.abs(base - b);
+        const nearC = Math.abs(base - c);
+        guess = nearA <= nearB && nearA <= nearC ? a : nearB <= nearC ? b : c;
+      }
+      values[p] = (values[p] + guess) & mask;
+    }
+  }
+}
+
+/** A filtered file's pixels: unpack, undo the filter, then check every index < K (rule 9.12). */
+function unpackFiltered(rows, header, words, pixels) {
+  const values = unpackValues(rows, header);
+  unfilter(values, header);
+  const { colors } = header;
+  for (let p = 0; p < values.length; p++) {
+    const v = values[p];
+    if (v >= colors) throw outOfRange(colors);
+    pixels[p] = words[v];
+  }
+}
+
 /**
  * Decode a .kmz file into an ImageData (straight alpha; grey as R = G = B).
  * @param {Uint8Array|ArrayBuffer} bytes the whole file
@@ -308,6 +371,8 @@ export async function decode(bytes, options = {}) {
   }
   const image = new ImageData(width, height);
   const pixels = new Uint32Array(image.data.buffer, image.data.byteOffset, width * height);
-  unpack(rows, header, paletteWords(data, header), pixels);
+  const words = paletteWords(data, header);
+  if (header.filterCode) unpackFiltered(rows, header, words, pixels);
+  else unpack(rows, header, words, pixels);
   return image;
 }

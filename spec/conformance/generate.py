@@ -50,6 +50,8 @@ COMPRESSION_LABELS = {NONE: "none", ZLIB: "zlib", XZ: "lzma"}
 KIND_LABELS = {GREY: "grey", RGB: "rgb", RGBA: "rgba"}
 METHOD_LABELS = ["unspecified", "kmeans", "gmm", "exact", "given"]
 COLORSPACE_LABELS = ["unspecified", "rgb", "oklab", "lab", "hsv"]
+FILTER_LABELS = ["none", "sub", "up", "gradient", "paeth"]
+NO_FILTER, SUB, UP, GRADIENT, PAETH = range(5)
 U64 = (1 << 64) - 1
 
 
@@ -82,7 +84,7 @@ class Kmz:
     method: int = 0
     colorspace: int = 0
     flags: int = 0
-    reserved: int = 0
+    filter: int = 0  # byte 35 (spec 4.12)
     header_crc: int | None = None
     data_crc: int | None = None
 
@@ -91,7 +93,7 @@ class Kmz:
         return FIELDS.pack(
             self.magic, self.version, self.kind, self.bits, self.compression,
             self.width, self.height, self.colors, length,
-            self.method, self.colorspace, self.flags, self.reserved,
+            self.method, self.colorspace, self.flags, self.filter,
         )  # fmt: skip
 
     def header(self) -> bytes:
@@ -136,6 +138,39 @@ def pack_rows(indices: list[list[int]], bits: int) -> bytes:
         padding = -used % 8
         out += (number << padding).to_bytes((used + padding) // 8, "big")
     return bytes(out)
+
+
+def filter_rows(indices: list[list[int]], bits: int, kind: int) -> list[list[int]]:
+    """Spec 6.5: each index replaced by (index - prediction) mod 2^bits; neighbours outside are 0."""
+    modulus = 1 << bits
+    out = []
+    for y, row in enumerate(indices):
+        above = indices[y - 1] if y else [0] * len(row)
+        residuals = []
+        for x, value in enumerate(row):
+            a = row[x - 1] if x else 0
+            b = above[x]
+            c = above[x - 1] if x and y else 0
+            if kind == SUB:
+                guess = a
+            elif kind == UP:
+                guess = b
+            elif kind == GRADIENT:
+                guess = (a + b - c) % modulus
+            elif kind == PAETH:
+                p = a + b - c
+                guess = (
+                    a
+                    if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c)
+                    else b
+                    if abs(p - b) <= abs(p - c)
+                    else c
+                )
+            else:
+                guess = 0
+            residuals.append((value - guess) % modulus)
+        out.append(residuals)
+    return out
 
 
 def row_bytes(width: int, bits: int) -> int:
@@ -339,6 +374,7 @@ class Valid:
     colorspace: int = 0
     flags: int = 0
     pattern: str = "random"
+    filter: int = NO_FILTER
 
     @property
     def bits_per_index(self) -> int:
@@ -349,12 +385,16 @@ class Valid:
 
     def kmz(self, rows: bytes | None = None) -> Kmz:
         """The file; ``rows`` replaces the packed index rows (for the invalid vectors)."""
-        raw = pack_rows(self.indices(), self.bits_per_index) if rows is None else rows
+        raw = self.rows(self.indices()) if rows is None else rows
         return Kmz(
             self.width, self.height, self.colors, self.kind, self.bits_per_index, self.compression,
             make_palette(self.name, self.colors, self.kind), compress(raw, self.compression, self.style),
-            method=self.method, colorspace=self.colorspace, flags=self.flags,
+            method=self.method, colorspace=self.colorspace, flags=self.flags, filter=self.filter,
         )  # fmt: skip
+
+    def rows(self, indices: list[list[int]]) -> bytes:
+        """The packed rows of ``indices``: through the recipe's row filter (spec 6.5), then packed."""
+        return pack_rows(filter_rows(indices, self.bits_per_index, self.filter), self.bits_per_index)
 
     def expected(self) -> np.ndarray:
         """What a decoder must produce: palette[index] for every pixel, (H, W, C) uint8."""
@@ -466,6 +506,24 @@ def _valid() -> list[Valid]:
                 colorspace=code,
             )
         )
+    # Every row filter (spec 6.5) at widths of 1 to 16 bits, every kind and compression.
+    # Random indices: predictions wrap around modulo 2^bits, residuals take values >= K.
+    for code in (SUB, UP, GRADIENT, PAETH):
+        for number, (bits, colors) in enumerate(
+            ((1, 2), (2, 3), (3, 6), (4, 11), (8, 200), (12, 2049), (16, 300))
+        ):
+            kind = (GREY, RGB, RGBA)[(number + code) % 3]
+            compression = (NONE, ZLIB, XZ)[(number + 2 * code) % 3]
+            label = FILTER_LABELS[code]
+            cases.append(
+                Valid(f"filter-{label}-bits{bits:02d}",
+                      f"{label} filter, {bits} bits per index, K = {colors}",
+                      5, 4, colors, kind, bits, compression, filter=code)
+            )  # fmt: skip
+    cases.append(
+        Valid("filter-paeth-ramp", "Paeth filter over a ramp of K = 256 in 8 bits (what it is for)",
+              24, 6, 256, GREY, 8, XZ, pattern="ramp", filter=PAETH)
+    )  # fmt: skip
     return cases
 
 
@@ -501,7 +559,7 @@ def with_stream(recipe: Valid, stored: bytes) -> bytes:
 
 def padding_bit(recipe: Valid, row: int, bit: int = 0) -> bytes:
     """The recipe's file with one padding bit of one row set (bit 0: the row's last bit)."""
-    rows = bytearray(pack_rows(recipe.indices(), recipe.bits_per_index))
+    rows = bytearray(recipe.rows(recipe.indices()))
     stride = row_bytes(recipe.width, recipe.bits_per_index)
     assert bit < -(recipe.width * recipe.bits_per_index) % 8, "not a padding bit"
     rows[row * stride + stride - 1] |= 1 << bit
@@ -511,7 +569,7 @@ def padding_bit(recipe: Valid, row: int, bit: int = 0) -> bytes:
 def set_index(recipe: Valid, row: int, column: int, value: int) -> bytes:
     indices = recipe.indices()
     indices[row][column] = value
-    return recipe.kmz(pack_rows(indices, recipe.bits_per_index)).tobytes()
+    return recipe.kmz(recipe.rows(indices)).tobytes()
 
 
 def cut(data: bytes, length: int) -> bytes:
@@ -598,8 +656,8 @@ def _invalid() -> list[Invalid]:
         ("colorspace-255", "bad-colorspace", "9.6g", "colour space code 255", {"colorspace": 255}),
         ("flags-bit1", "reserved-nonzero", "9.6h", "flags bit 1 (reserved) set", {"flags": 0x02}),
         ("flags-bit7", "reserved-nonzero", "9.6h", "flags bit 7 (reserved) set, bit 0 too", {"flags": 0x81}),
-        ("reserved-1", "reserved-nonzero", "9.6h", "reserved byte 35 = 1", {"reserved": 1}),
-        ("reserved-128", "reserved-nonzero", "9.6h", "reserved byte 35 = 0x80", {"reserved": 0x80}),
+        ("filter-5", "bad-filter", "9.6h", "filter code 5 (byte 35)", {"filter": 5}),
+        ("filter-255", "bad-filter", "9.6h", "filter code 255", {"filter": 255}),
     ]
     for name, reason, rule, tests, changes in field_cases:
         cases.append(Invalid(name, reason, rule, tests, partial(base_with, **changes)))
@@ -782,11 +840,26 @@ def _invalid() -> list[Invalid]:
                 lambda: set_index(Valid("i9", "", 4, 2, 257, GREY), 0, 1, 257)),
         Invalid("index-k300-16bit", "index-out-of-range", "9.12", "K = 300 in 16 bits, an index of 65535, xz",
                 lambda: set_index(Valid("i16", "", 4, 2, 300, RGB, 16, XZ), 1, 3, 65535)),
+        # Row filters (spec 6.5): the range check is on the indices the residuals make.
+        Invalid("filter-sub-index-5", "index-out-of-range", "9.12",
+                "sub filter, K = 5 in 8 bits: every residual < K, but they add up to an index of 5",
+                lambda: FSUB.kmz(pack_rows([[1, 1, 1, 2], [0, 0, 0, 0]], 8)).tobytes()),
+        Invalid("filter-paeth-index-3", "index-out-of-range", "9.12",
+                "Paeth filter, K = 3 in 2 bits, zlib: residual 2 over the prediction 1 is index 3",
+                lambda: FPAETH.kmz(pack_rows([[1, 3, 0], [2, 0, 0]], 2)).tobytes()),
+        Invalid("filter-padding", "nonzero-padding", "9.11",
+                "up filter, 2 bits, 5 columns: a padding bit set",
+                lambda: padding_bit(Valid("fp", "", 5, 2, 3, RGB, 2, filter=UP), row=1)),
         # Precedence: two defects, the earlier rule wins (spec 9).
         Invalid("order-version-before-crc", "unsupported-version", "9.4", "version 2 and a stale header CRC",
                 lambda: stale_header(base(), version=2).tobytes(), group="precedence"),
         Invalid("order-crc-before-fields", "header-crc", "9.5", "palette kind 7 and a stale header CRC",
                 lambda: stale_header(base(), kind=7).tobytes(), group="precedence"),
+        Invalid("order-flags-before-filter", "reserved-nonzero", "9.6h", "flags bit 1 and filter code 9",
+                lambda: base_with(flags=0x02, filter=9), group="precedence"),
+        Invalid("order-filter-before-limit", "bad-filter", "9.6h",
+                "filter code 5 and 16385 x 16384 pixels", lambda: replace(big_file(), filter=5).tobytes(),
+                group="precedence"),
         Invalid("order-kind-before-dimensions", "bad-palette-kind", "9.6a", "palette kind 2 and width 0",
                 lambda: replace(base(), kind=2, width=0).tobytes(), group="precedence"),
         Invalid("order-limit-before-length", "too-many-pixels", "9.6i",
@@ -798,6 +871,10 @@ def _invalid() -> list[Invalid]:
                 lambda: stale_data(ZBASE.kmz(), stored=BAD_BLOCK).tobytes(), group="precedence"),
     ]  # fmt: skip
     return cases
+
+
+FSUB = Valid("fsub", "", 4, 2, 5, RGB, 8, filter=SUB)
+FPAETH = Valid("fpaeth", "", 3, 2, 3, GREY, 2, ZLIB, filter=PAETH)
 
 
 def narrow(recipe: Valid, bits: int) -> bytes:
@@ -914,7 +991,7 @@ def generate(out: Path) -> list[dict[str, object]]:
             "group": "valid",
             "valid": True,
             "reason": None,
-            "rule": "6.4",
+            "rule": "6.5" if case.filter else "6.4",
             "tests": case.tests,
             "expected": f"valid/{case.name}.npy",
             "header": {
@@ -922,6 +999,7 @@ def generate(out: Path) -> list[dict[str, object]]:
                 "palette_kind": KIND_LABELS[case.kind], "bits_per_index": case.bits_per_index,
                 "compression": COMPRESSION_LABELS[case.compression], "method": METHOD_LABELS[case.method],
                 "colorspace": COLORSPACE_LABELS[case.colorspace], "dither": bool(case.flags & 1),
+                "filter": FILTER_LABELS[case.filter],
             },
             "uses": uses(data),
         })  # fmt: skip
@@ -998,7 +1076,7 @@ the reproduction test compares a file byte for byte only when every compressor i
 `uses` has the fingerprint recorded here; files with `uses: []` are always compared.
 Neither field says anything about validity: a decoder ignores both.
 
-Header codes and the names used in `header` (spec 4.3 to 4.10):
+Header codes and the names used in `header` (spec 4.3 to 4.12):
 
 | field | code: name |
 |---|---|
@@ -1007,6 +1085,7 @@ Header codes and the names used in `header` (spec 4.3 to 4.10):
 | `method` | 0: `unspecified`, 1: `kmeans`, 2: `gmm`, 3: `exact`, 4: `given` |
 | `colorspace` | 0: `unspecified`, 1: `rgb`, 2: `oklab`, 3: `lab` (CIELAB), 4: `hsv` (the HSV cone) |
 | `dither` | flags bit 0: `true` when set |
+| `filter` | 0: `none`, 1: `sub`, 2: `up`, 3: `gradient`, 4: `paeth` (the row filter, spec 4.12 and 6.5) |
 
 """
 

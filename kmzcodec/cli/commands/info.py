@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         ("palette", f"K = {header.colors} {header.palette_kind.label} entries, {used} used"),
         ("bits/index", f"{header.bits_per_index}"),
         ("compression", header.compression.label),
+        ("row filter", header.filter.label),
         ("method", f"{header.method.label} (colour space {header.colorspace.label})"),
         ("dithered", "yes" if header.dithered else "no"),
         (

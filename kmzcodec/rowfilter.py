@@ -1,0 +1,87 @@
+"""Row filters (spec 4.12 and 6.5): predict each index from its neighbours, store the residual.
+
+A filtered file stores, in place of each index ``v`` at column x, row y, the residual
+``(v - prediction) mod 2^bits`` (bits = bits_per_index), packed exactly as indices are
+(spec 6.2). The prediction uses the *indices* (not the residuals) of the left (a), upper
+(b) and upper-left (c) neighbours, 0 where a neighbour lies outside the image:
+
+- sub: a;  up: b;  gradient: (a + b - c) mod 2^bits;
+- Paeth: PNG's predictor, of whichever of a, b, c is nearest p = a + b - c (plain integers,
+  ties to a, then b).
+
+Undoing them: sub, up and gradient are cumulative sums modulo 2^bits (the gradient's is a
+sum over both axes, because its prediction is linear), done by numpy with the wrap-around
+of uint8 / uint16 arithmetic; Paeth picks one neighbour per pixel, so it is a compiled
+loop (kmzcodec._paeth: numba, imported at the first Paeth file only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._paeth import undo_paeth
+from .bands import row_bands
+from .format import Filter
+
+
+def _value_type(bits: int) -> type[np.unsignedinteger]:
+    return np.uint8 if bits <= 8 else np.uint16
+
+
+def residuals(indices: np.ndarray, bits: int, kind: Filter) -> np.ndarray:
+    """What a filtered file stores for ``indices`` (each < 2^bits): uint8 up to 8 bits, else uint16.
+
+    Computed a band of rows at a time (each with the row above it), so the temporaries stay
+    a few MB whatever the image's size.
+    """
+    dtype = _value_type(bits)
+    if kind is Filter.NONE:
+        return np.ascontiguousarray(indices, dtype=dtype)
+    out = np.empty(indices.shape, dtype=dtype)
+    for top, bottom in row_bands(*indices.shape):
+        first = max(0, top - 1)
+        band = _band_residuals(np.asarray(indices[first:bottom], dtype=np.int32), kind, top > 0)
+        out[top:bottom] = band & ((1 << bits) - 1)
+    return out
+
+
+def _band_residuals(x: np.ndarray, kind: Filter, above: bool) -> np.ndarray:
+    """Residuals (not yet reduced) of the rows of ``x``, less its first row when ``above``."""
+    a, b, c = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    a[:, 1:], b[1:], c[1:, 1:] = x[:, :-1], x[:-1], x[:-1, :-1]
+    if kind is Filter.SUB:
+        guess = a
+    elif kind is Filter.UP:
+        guess = b
+    elif kind is Filter.GRADIENT:
+        guess = a + b - c
+    else:
+        base = a + b - c
+        near_a, near_b, near_c = np.abs(base - a), np.abs(base - b), np.abs(base - c)
+        guess = np.where((near_a <= near_b) & (near_a <= near_c), a, np.where(near_b <= near_c, b, c))
+    rest = x - guess
+    return rest[1:] if above else rest
+
+
+def restore(values: np.ndarray, bits: int, kind: Filter) -> np.ndarray:
+    """The indices behind stored ``values`` (a (height, width) array of residuals < 2^bits).
+
+    Returns a new uint8 (bits <= 8) or uint16 array; nothing is checked against K here.
+    """
+    dtype = _value_type(bits)
+    mask = (1 << bits) - 1
+    if kind is Filter.NONE:
+        return np.asarray(values, dtype=dtype)
+    if kind is Filter.PAETH:
+        out = np.empty(values.shape, dtype=dtype)
+        undo_paeth(np.ascontiguousarray(values, dtype=dtype), mask, out)
+        return out
+    if kind is Filter.SUB:
+        out = np.cumsum(values, axis=1, dtype=dtype)
+    else:
+        out = np.cumsum(values, axis=0, dtype=dtype)
+        if kind is Filter.GRADIENT:
+            np.cumsum(out, axis=1, dtype=dtype, out=out)
+    if mask != np.iinfo(dtype).max:
+        np.bitwise_and(out, dtype(mask), out=out)
+    return out
