@@ -14,6 +14,8 @@ import sys
 COMPILED_MODULES = (
     "kmzcodec._kernels",
     "kmzcodec._plusplus",
+    "kmzcodec._sums",
+    "kmzcodec._walk",
     "kmzcodec.deflate",
     "kmzcodec.diffusion",
     "kmzcodec.jit",
