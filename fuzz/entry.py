@@ -15,6 +15,8 @@ COMPILED_MODULES = (
     "kmzcodec._kernels",
     "kmzcodec._paeth",
     "kmzcodec._plusplus",
+    "kmzcodec._sums",
+    "kmzcodec._walk",
     "kmzcodec.deflate",
     "kmzcodec.diffusion",
     "kmzcodec.jit",

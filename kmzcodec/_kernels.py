@@ -13,13 +13,13 @@ faster than a k-d tree query of the same points for K = 16..256 in 3-D. In the
 Lloyd loop at K >= 64 the label's nearest centres are measured first, and the full
 scan runs only when they cannot prove the answer (:func:`_search_near`); a first
 look-up of many points tries the previous point's nearest centre likewise.
-Equal distances go to the lower centre index.
+Equal distances go to the lower centre index. (The nearest centre alone is found by
+:mod:`kmzcodec._walk`.)
 
 A Lloyd step is three calls (:func:`kmzcodec.lloyd.lloyd`): the centres moved
-(:func:`_move_centres`), the points settled with their bounds loosened on the way
+(:mod:`kmzcodec._sums`), the points settled with their bounds loosened on the way
 (:func:`settle_points`), the cluster sums updated by the points that changed cluster
-(:func:`_shift_sums`), each with the arithmetic, in the order, that numpy's
-whole-array steps had, so the centres are the same to the bit.
+(:mod:`kmzcodec._sums`).
 
 Compiled by numba at the first call, cached on disk (importing numba costs
 about 0.3 s, which decoding need not pay).
@@ -32,6 +32,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from . import _walk
 from .bands import map_bands
 from .jit import compile_in_place
 from .threads import cpu_budget
@@ -52,11 +53,7 @@ def _compile() -> None:
             "_prepare",
             "_search_near",
             "_search_all",
-            "_walk_all",
             "_settle",
-            "_move_centres",
-            "_cluster_sums",
-            "_shift_sums",
         ),
         _COMPILED,
     )
@@ -100,8 +97,10 @@ class Centres:
             neighbours = np.argsort(apart, axis=1, kind="stable")[:, 1:]
             gaps = np.take_along_axis(apart, neighbours, axis=1)
 
+            _walk._compile()
+
             def search(start: int, stop: int) -> None:
-                _walk_all(
+                _walk._walk_all(
                     points,
                     index[start:stop],
                     rows,
@@ -115,14 +114,26 @@ class Centres:
             k = self.columns.shape[1]
             rows = np.ascontiguousarray(self.columns.T)
             local = k >= LOCAL_SEARCH_CENTRES and len(index) >= LOCAL_SEARCH_POINTS
-            neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+            width = LOCAL_SEARCH_NEIGHBOURS if local else 0
+            neighbours = np.empty((k, width), dtype=np.intp)
+            near = np.empty((k, width + 1), dtype=np.intp)
+            near_columns = np.empty((k, rows.shape[1], width + 1))
             reach = np.zeros(k)
             if local:
-                _prepare(rows, np.empty_like(self.columns), neighbours, reach, np.empty(k), False)
+                _prepare(
+                    rows,
+                    np.empty_like(self.columns),
+                    neighbours,
+                    reach,
+                    np.empty(k),
+                    False,
+                    near,
+                    near_columns,
+                )
 
             def search(start: int, stop: int) -> None:
                 _search_all(
-                    points, index[start:stop], self.columns, rows, neighbours, reach,
+                    points, index[start:stop], self.columns, near, near_columns, reach,
                     distances[start:stop], nearest[start:stop],
                 )  # fmt: skip
 
@@ -185,58 +196,25 @@ def _search(points, i, columns, squared, best_distance, best_index):  # type: ig
     best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
 
 
-def _search_all(points, index, columns, centers, neighbours, reach, distances, nearest):  # type: ignore[no-untyped-def]
+def _search_all(points, index, columns, near, near_columns, reach, distances, nearest):  # type: ignore[no-untyped-def]
     """The three nearest centres of each point ``index``: :func:`_search`'s answer, found
-    where it can be among the previous point's nearest centre and its ``neighbours``
-    (:func:`_search_near`; none listed: always by the full scan)."""
+    where it can be among the previous point's nearest centre and its neighbours
+    (:func:`_search_near`; ``near`` with one column, the centre alone: always by the full scan)."""
     best_distance = np.empty(3)
     best_index = np.empty(3, dtype=np.intp)
     squared = np.empty(columns.shape[1])
+    values = np.empty(near.shape[1])
     guess = 0
     for row in range(index.shape[0]):
         i = index[row]
-        if neighbours.shape[1] == 0 or not _search_near(
-            points, i, guess, centers, neighbours, reach, best_distance, best_index
+        if near.shape[1] == 1 or not _search_near(
+            points, i, guess, near, near_columns, reach, best_distance, best_index, values
         ):
             _search(points, i, columns, squared, best_distance, best_index)
         guess = best_index[0]
         for slot in range(3):
             distances[row, slot] = np.sqrt(best_distance[slot])
             nearest[row, slot] = best_index[slot]
-
-
-def _walk_all(points, index, centers, neighbours, gaps, distances, nearest):  # type: ignore[no-untyped-def]
-    """The nearest centre of each point (exact; equal distances to the lower index).
-
-    The search starts at the previous point's answer ``a`` (histogram colours come
-    sorted, so neighbours are alike) and walks the other centres in order of their
-    distance from ``a``: a centre ``c`` is at least |ac| - |pa| from the point, so
-    the walk stops once that exceeds the best distance found (with a margin for
-    rounding, so that equal distances are all seen).
-    """
-    dims = points.shape[1]
-    guess = 0
-    for row in range(index.shape[0]):
-        i = index[row]
-        total = 0.0
-        for d in range(dims):
-            step = points[i, d] - centers[guess, d]
-            total += step * step
-        best, at = total, guess
-        reach = np.sqrt(total)
-        for slot in range(neighbours.shape[1]):
-            if gaps[guess, slot] - reach > np.sqrt(best) + 1e-6:
-                break
-            j = neighbours[guess, slot]
-            total = 0.0
-            for d in range(dims):
-                step = points[i, d] - centers[j, d]
-                total += step * step
-            if total < best or (total == best and j < at):
-                best, at = total, j
-        distances[row, 0] = np.sqrt(best)
-        nearest[row, 0] = at
-        guess = at
 
 
 #: Lloyd searches with at least this many centres (and LOCAL_SEARCH_POINTS points to
@@ -259,12 +237,14 @@ def _insert(value, c, best, neighbours, a):  # type: ignore[no-untyped-def]
     neighbours[a, slot] = c
 
 
-def _prepare(centers, columns, neighbours, reach, half_gap, known):  # type: ignore[no-untyped-def]
+def _prepare(centers, columns, neighbours, reach, half_gap, known, near, near_columns):  # type: ignore[no-untyped-def]
     """What the Lloyd checks need of the centres: ``columns``, the centres laid out by
     coordinate (for :func:`_search`); ``half_gap``, half the distance from each centre to
     its nearest other one (inf for a single centre); and, when ``neighbours`` has columns,
     each centre's ``neighbours.shape[1]`` nearest other centres, with ``reach`` the
-    distance to the last of them (every centre not listed is at least that far).
+    distance to the last of them (every centre not listed is at least that far), and the
+    table :func:`_search_near` reads: ``near[a]``, centre a then its neighbours, and
+    ``near_columns[a]``, their coordinates laid out by coordinate.
 
     ``known``: ``neighbours`` holds the lists of the centres a step before, offered first
     (centres move little in a step, so the list is then nearly full and few others get in;
@@ -303,29 +283,36 @@ def _prepare(centers, columns, neighbours, reach, half_gap, known):  # type: ign
             if squared[c] < best[count - 1] and offered[c] != a:
                 _insert(squared[c], c, best, neighbours, a)
         reach[a] = np.sqrt(best[count - 1])
+        for slot in range(count + 1):
+            c = a if slot == 0 else neighbours[a, slot - 1]
+            near[a, slot] = c
+            for d in range(dims):
+                near_columns[a, d, slot] = centers[c, d]
 
 
-def _search_near(points, i, label, centers, neighbours, reach, best_distance, best_index):  # type: ignore[no-untyped-def]
-    """:func:`_search`'s answer from ``label`` and its listed neighbours alone, when they
-    prove it: any other centre c is at least reach[label] - |p label| from the point, so
-    once that exceeds the third distance found, no other centre can be among the three
-    nearest. Returns False (buffers undefined) when it cannot tell."""
-    k, dims = centers.shape
+def _search_near(points, i, label, near, near_columns, reach, best_distance, best_index, values):  # type: ignore[no-untyped-def]
+    """:func:`_search`'s answer from ``label`` and its listed neighbours alone (``near[label]``,
+    their coordinates ``near_columns[label]``: see :func:`_prepare`), when they prove it: any
+    other centre c is at least reach[label] - |p label| from the point, so once that exceeds
+    the third distance found, no other centre can be among the three nearest. Returns False
+    (buffers undefined) when it cannot tell. ``values``: scratch, one entry per listed centre.
+
+    The distances are measured first, one loop per coordinate over the listed centres
+    (which the compiler vectorises), with the arithmetic of :func:`_squared_distances`."""
+    dims, count = near_columns.shape[1], near_columns.shape[2]
+    values[:] = 0.0
+    for d in range(dims):
+        value = points[i, d]
+        for slot in range(count):
+            step = value - near_columns[label, d, slot]
+            values[slot] += step * step
     first = second = third = np.inf
-    at_first = at_second = at_third = k
-    own = 0.0
-    for slot in range(-1, neighbours.shape[1]):
-        j = label if slot < 0 else neighbours[label, slot]
-        value = 0.0
-        for d in range(dims):
-            step = points[i, d] - centers[j, d]
-            value += step * step
-        if slot < 0:
-            own = value
+    at_first = at_second = at_third = near.shape[0]
+    for slot in range(count):
         first, at_first, second, at_second, third, at_third = _keep_three(
-            value, j, first, at_first, second, at_second, third, at_third
+            values[slot], near[label, slot], first, at_first, second, at_second, third, at_third
         )
-    if not reach[label] - np.sqrt(own) > np.sqrt(third) + 1e-6:
+    if not reach[label] - np.sqrt(values[0]) > np.sqrt(third) + 1e-6:
         return False
     best_distance[0], best_distance[1], best_distance[2] = first, second, third
     best_index[0], best_index[1], best_index[2] = at_first, at_second, at_third
@@ -333,7 +320,7 @@ def _search_near(points, i, label, centers, neighbours, reach, best_distance, be
 
 
 def _settle(  # type: ignore[no-untyped-def]
-    points, start, stop, centers, columns, neighbours, reach, half_gap, shift, largest,
+    points, start, stop, centers, columns, table, table_columns, reach, half_gap, shift, largest,
     labels, upper, second, near, lower, previous, swapped, looked,
 ):  # fmt: skip
     """Hamerly's check with the runner-up for points start..stop-1, in place, after centre j
@@ -347,6 +334,7 @@ def _settle(  # type: ignore[no-untyped-def]
     best_distance = np.empty(3)
     best_index = np.empty(3, dtype=np.intp)
     squared = np.empty(centers.shape[0])
+    values = np.empty(table.shape[1])
     swaps = 0
     looks = 0
     for i in range(start, stop):
@@ -381,8 +369,8 @@ def _settle(  # type: ignore[no-untyped-def]
                 swapped[start + swaps] = i
                 swaps += 1
             continue
-        if neighbours.shape[1] == 0 or not _search_near(
-            points, i, label, centers, neighbours, reach, best_distance, best_index
+        if table.shape[1] == 1 or not _search_near(
+            points, i, label, table, table_columns, reach, best_distance, best_index, values
         ):
             _search(points, i, columns, squared, best_distance, best_index)
         labels[i] = best_index[0]
@@ -397,58 +385,6 @@ def _settle(  # type: ignore[no-untyped-def]
     return swaps, looks
 
 
-def _move_centres(centers, mass, sums, moved, shift):  # type: ignore[no-untyped-def]
-    """Lloyd's update: into ``moved`` each centre with points at their weighted mean
-    (``sums[j] / mass[j]``), the others where they were; ``shift[j]``, how far centre j
-    moved. Returns the largest shift. The same arithmetic as numpy on whole arrays."""
-    k, dims = centers.shape
-    for j in range(k):
-        total = 0.0
-        for d in range(dims):
-            value = sums[j, d] / mass[j] if mass[j] > 0 else centers[j, d]
-            step = value - centers[j, d]
-            total += step * step
-            moved[j, d] = value
-        shift[j] = np.sqrt(total)
-    return shift.max()
-
-
-def _cluster_sums(points, weights, labels, mass, sums):  # type: ignore[no-untyped-def]
-    """Each cluster's weight and weighted coordinate sums, added in the points' order (as
-    ``np.bincount``)."""
-    mass[:] = 0.0
-    sums[:] = 0.0
-    for i in range(points.shape[0]):
-        label = labels[i]
-        mass[label] += weights[i]
-        for d in range(points.shape[1]):
-            sums[label, d] += points[i, d] * weights[i]
-
-
-def _shift_sums(points, weights, moving, previous, labels, mass, sums):  # type: ignore[no-untyped-def]
-    """The sums of :func:`_cluster_sums` after the points ``moving`` went from cluster
-    ``previous[i]`` to ``labels[i]``: what left and what came each added up in the order of
-    ``moving``, then taken off and added on (as numpy did it on whole arrays)."""
-    k, dims = sums.shape
-    gone_mass = np.zeros(k)
-    came_mass = np.zeros(k)
-    gone = np.zeros((k, dims))
-    came = np.zeros((k, dims))
-    for m in range(moving.shape[0]):
-        i = moving[m]
-        before, after, weight = previous[i], labels[i], weights[i]
-        gone_mass[before] += weight
-        came_mass[after] += weight
-        for d in range(dims):
-            value = points[i, d] * weight
-            gone[before, d] += value
-            came[after, d] += value
-    for j in range(k):
-        mass[j] = mass[j] - gone_mass[j] + came_mass[j]
-        for d in range(dims):
-            sums[j, d] = sums[j, d] - gone[j, d] + came[j, d]
-
-
 class Scratch:
     """Buffers of :func:`settle_points` for ``n`` points and ``k`` centres in ``dims``
     dimensions, kept through the steps of one Lloyd run: ``previous``, ``swapped`` and
@@ -458,7 +394,9 @@ class Scratch:
     def __init__(self, n: int, k: int, dims: int) -> None:
         self.previous, self.swapped, self.looked = (np.empty(n, dtype=np.intp) for _ in range(3))
         local = k >= LOCAL_SEARCH_CENTRES and n >= LOCAL_SEARCH_POINTS
-        self.neighbours = np.empty((k, LOCAL_SEARCH_NEIGHBOURS if local else 0), dtype=np.intp)
+        width = LOCAL_SEARCH_NEIGHBOURS if local else 0
+        self.neighbours = np.empty((k, width), dtype=np.intp)
+        self.near, self.near_columns = np.empty((k, width + 1), dtype=np.intp), np.empty((k, dims, width + 1))
         self.columns, self.half_gap, self.reach = np.empty((dims, k)), np.empty(k), np.zeros(k)
         self.known = False
 
@@ -479,13 +417,17 @@ def settle_points(
     (:func:`_chunks`); the answer does not depend on how many."""
     rows = np.ascontiguousarray(centers, dtype=np.float64)
     _compile()
-    _prepare(rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap, scratch.known)
+    _prepare(
+        rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap, scratch.known,
+        scratch.near, scratch.near_columns,
+    )  # fmt: skip
     scratch.known = True
     largest = float(shift.max())
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
-            points, start, stop, rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
+            points, start, stop, rows, scratch.columns, scratch.near, scratch.near_columns, scratch.reach,
+            scratch.half_gap,
             shift, largest, *bounds, scratch.previous, scratch.swapped, scratch.looked,
         )  # fmt: skip
         return start, swaps, looks

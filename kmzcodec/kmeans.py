@@ -44,6 +44,34 @@ def merge_cells(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> t
     return sums / mass[:, None], mass
 
 
+def _cumulative(weights: np.ndarray) -> np.ndarray:
+    """The cumulative sum that ``Generator.choice(n, p=weights / weights.sum())`` searches:
+    numpy takes ``cdf = p.cumsum(); cdf /= cdf[-1]``, draws ``random(size)`` and finds each
+    uniform by ``cdf.searchsorted(u, side="right")``. Done here the same way (the same
+    indices for the same generator state), without choice's checks of ``p`` (positive counts)."""
+    cdf = (weights / weights.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def weighted_draw(rng: np.random.Generator, weights: np.ndarray) -> int:
+    """``rng.choice(len(weights), p=weights / weights.sum())``: the same index, the same draw."""
+    return int(_cumulative(weights).searchsorted(rng.random(), side="right"))
+
+
+def weighted_sample(
+    rng: np.random.Generator, weights: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(rng.choice(len(weights), size, p=weights / weights.sum()), return_counts=True)``
+    for the same generator state, at a fraction of the cost: the same ``size`` uniforms are
+    looked up in sorted order (a search of sorted keys walks the table in order, and the
+    indices come out sorted, so no sort is needed to count them). Each uniform finds the same
+    index whatever the order, so the indices drawn and their counts are the same."""
+    found = _cumulative(weights).searchsorted(np.sort(rng.random(size)), side="right")
+    starts = np.flatnonzero(np.concatenate(([True], found[1:] != found[:-1])))
+    return found[starts], np.diff(np.append(starts, len(found)))
+
+
 def kmeans_plusplus(
     points: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator, trials: int | None = None
 ) -> np.ndarray:
@@ -59,7 +87,7 @@ def kmeans_plusplus(
     # Distances in float32 (the sampling sums stay float64): half the memory
     # traffic of the hot loop; rounding only matters between near-equal candidates.
     # The draws are made here, in the order the loop uses them (kmzcodec._plusplus).
-    first = rng.choice(len(points), p=weights / weights.sum())
+    first = weighted_draw(rng, weights)
     uniforms = rng.random((k - 1, trials))
     return points[plusplus(points, weights, first, uniforms)]
 
@@ -83,9 +111,7 @@ def seed_centers(
         # Few colours: seed on all of them (the stages after refine on them anyway).
         return kmeans_plusplus(points, weights, k, rng, settings.seed_all_trials)
     if size < len(points):
-        drawn, counts = np.unique(
-            rng.choice(len(points), size=size, p=weights / weights.sum()), return_counts=True
-        )
+        drawn, counts = weighted_sample(rng, weights, size)
         points, weights = points[drawn], counts.astype(np.float64)
     if k >= len(points):
         return points

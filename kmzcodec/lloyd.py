@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
+from . import _sums
 from ._kernels import Centres, Scratch, settle_points
 from .settings import QuantizerSettings
 
@@ -60,8 +60,8 @@ def cluster_sums(
     """Per-cluster weight and weighted coordinate sums, added in the points' order (as
     ``np.bincount`` adds them), in one compiled pass."""
     mass, sums = np.empty(k), np.empty((k, points.shape[1]))
-    _kernels._compile()
-    _kernels._cluster_sums(
+    _sums._compile()
+    _sums._cluster_sums(
         np.ascontiguousarray(points, dtype=np.float64),
         np.ascontiguousarray(weights, dtype=np.float64),
         np.ascontiguousarray(labels),
@@ -189,12 +189,12 @@ def lloyd(
         settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
     mass, sums = cluster_sums(rows, weights, bounds.labels, k)
     for _ in range(steps):
-        largest = _kernels._move_centres(centers, mass, sums, moved, shift)
+        largest = _sums._move_centres(centers, mass, sums, moved, shift)
         centers, moved = moved, centers
         if largest <= settings.shift_tolerance:
             bounds.moved(shift)
             break
         moving = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
         if moving.size:
-            _kernels._shift_sums(rows, weights, moving, scratch.previous, bounds.labels, mass, sums)
+            _sums._shift_sums(rows, weights, moving, scratch.previous, bounds.labels, mass, sums)
     return centers, bounds

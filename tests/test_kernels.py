@@ -124,12 +124,18 @@ def test_local_search_answers_as_the_full_search_or_declines() -> None:
     centers = rng.integers(0, 256, (256, 3)).astype(np.float64)
     centers[5] = centers[4]  # equal distances: the lower index first, as the full scan
     points = np.clip(centers[rng.integers(0, 256, 3000)] + rng.normal(0, 6, (3000, 3)), 0, 255).round()
+    points[:300] = np.clip(centers[4] + rng.normal(0, 3, (300, 3)), 0, 255).round()  # near the twins
     columns = np.empty((3, 256))
-    neighbours = np.empty((256, _kernels.LOCAL_SEARCH_NEIGHBOURS), dtype=np.intp)
+    width = _kernels.LOCAL_SEARCH_NEIGHBOURS
+    neighbours = np.empty((256, width), dtype=np.intp)
+    near, near_columns = np.empty((256, width + 1), dtype=np.intp), np.empty((256, 3, width + 1))
     reach, half_gap = np.empty(256), np.empty(256)
     _kernels._compile()
-    _kernels._prepare(centers, columns, neighbours, reach, half_gap, False)
+    _kernels._prepare(centers, columns, neighbours, reach, half_gap, False, near, near_columns)
     assert np.array_equal(columns, centers.T)
+    # The table of the local search: each centre, then its neighbours, with their coordinates.
+    assert np.array_equal(near, np.hstack([np.arange(256)[:, None], neighbours]))
+    assert np.array_equal(near_columns, centers[near].transpose(0, 2, 1))
     squared = _squared(centers, centers)
     np.fill_diagonal(squared, np.inf)
     np.testing.assert_allclose(reach**2, np.sort(squared, axis=1)[:, neighbours.shape[1] - 1])
@@ -141,7 +147,10 @@ def test_local_search_answers_as_the_full_search_or_declines() -> None:
         label = (
             int(rng.integers(0, 256)) if i % 10 == 0 else int(_squared(points[i : i + 1], centers).argmin())
         )
-        if _kernels._search_near(points, i, label, centers, neighbours, reach, near_distance, near_index):
+        label = 5 if i < 300 and i % 2 else label  # the twin with the higher index as the label
+        if _kernels._search_near(
+            points, i, label, near, near_columns, reach, near_distance, near_index, np.empty(width + 1)
+        ):
             answered += 1
             _kernels._search(points, i, columns, np.empty(256), full_distance, full_index)
             assert near_index.tolist() == full_index.tolist()
@@ -220,8 +229,9 @@ def test_neighbour_lists_from_a_step_before_give_the_same_lists() -> None:
 
     def prepared(centers: np.ndarray, neighbours: np.ndarray, known: bool) -> tuple:
         columns, reach, half_gap = np.empty((3, 256)), np.empty(256), np.empty(256)
+        near, near_columns = np.empty((256, width + 1), dtype=np.intp), np.empty((256, 3, width + 1))
         _kernels._compile()
-        _kernels._prepare(centers, columns, neighbours, reach, half_gap, known)
+        _kernels._prepare(centers, columns, neighbours, reach, half_gap, known, near, near_columns)
         return neighbours, reach, half_gap
 
     before, _, _ = prepared(centers, np.empty((256, width), dtype=np.intp), False)
