@@ -16,6 +16,7 @@ COMPILED_MODULES = (
     "kmzcodec._plusplus",
     "kmzcodec.deflate",
     "kmzcodec.diffusion",
+    "kmzcodec.dithermap",
     "kmzcodec.jit",
     "kmzcodec.ratedistortion",
 )

@@ -80,7 +80,8 @@ _COMPILED: list[bool] = []
 
 
 def _compile() -> None:
-    compile_in_place(globals(), ("_squared", "_nearest", "_diffuse"), _COMPILED)
+    # Inlined: a call per pixel (and per candidate) cost the kernel a third more time.
+    compile_in_place(globals(), ("_squared", "_nearest", "_diffuse"), _COMPILED, ("_squared", "_nearest"))
 
 
 def _squared(t0: float, t1: float, t2: float, p0: float, p1: float, p2: float) -> float:  # pragma: no cover
