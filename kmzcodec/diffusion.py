@@ -293,8 +293,7 @@ def diffuse(
     residual = (_to_working(colors[sample]) - entries[labels[sample]])[active[sample]]
     rms = float(np.sqrt(np.mean(residual**2) * channels)) if residual.size else 0.0
     cap = max(MIN_CAP, CAP_FACTOR * rms)
-    weights = dither_map(pixels[:, :, :channels], labels, contrast)
-    weights *= np.float32(strength * DIFFUSED_SHARE)
+    weights = dither_map(pixels[:, :, :channels], labels, contrast, strength * DIFFUSED_SHARE)
     relative, min_error = knob(quality)
     if channels < 3:  # the kernel works on three channels: zero ones change no distance or error
         colors = np.concatenate([colors, np.zeros((height, width, 3 - channels), dtype=np.uint8)], axis=2)

@@ -182,37 +182,45 @@ def contrast_map(pixels: np.ndarray) -> np.ndarray:
 
 
 @compiled
-def _weigh_runs(labels: np.ndarray, contrast: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """The dither map (H, W) float32 0..1: contrast / 255, less where undithered indices change often."""
+def _weigh_runs(
+    labels: np.ndarray, contrast: np.ndarray, scale: np.float32
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The dither map (H, W) float32 0..scale: contrast / 255 times ``scale``, less where
+    undithered indices change often. Branch-free counts and a table of contrast / 255 (runs are
+    short at large K, so the branches were mispredicted)."""
     height, width = labels.shape
+    fractions = np.arange(256) / 255.0
     weights = np.empty((height, width), dtype=np.float32)
     for row in range(height):
+        line = labels[row]
+        above, under = labels[max(row - 1, 0)], labels[min(row + 1, height - 1)]
+        has_above, has_under = row > 0, row < height - 1
         start = 0
         for col in range(1, width + 1):
-            if col < width and labels[row, col] == labels[row, start]:
+            if col < width and line[col] == line[start]:
                 continue
             # A run [start, col) of one index; neighbours above and below with that index count too.
-            label = labels[row, start]
-            count = RUN_BIAS + (col - start)
+            label = line[start]
+            same = 0
             for i in range(start, col):
-                if row > 0 and labels[row - 1, i] == label:
-                    count += 1.0
-                if row < height - 1 and labels[row + 1, i] == label:
-                    count += 1.0
-            share = 1.0 - RUN_BIAS / count
+                same += (has_above and above[i] == label) + (has_under and under[i] == label)
+            share = 1.0 - RUN_BIAS / (RUN_BIAS + (col - start) + same)
             for i in range(start, col):
-                weights[row, i] = contrast[row, i] / 255.0 * share
+                weights[row, i] = np.float32(fractions[contrast[row, i]] * share) * scale
             start = col
     return weights
 
 
-def dither_map(pixels: np.ndarray, labels: np.ndarray, contrast: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) float32 in 0..1: the share of the incoming error each pixel takes.
+def dither_map(
+    pixels: np.ndarray, labels: np.ndarray, contrast: np.ndarray | None = None, scale: float = 1.0
+) -> np.ndarray:
+    """(H, W) float32 in 0..1: the share of the incoming error each pixel takes, times ``scale``
+    (float32 products).
 
     ``contrast``: :func:`contrast_map` of these pixels if it is already known."""
     height, width = labels.shape
     if min(height, width) < MIN_MAP_SIDE:
-        return np.ones((height, width), dtype=np.float32)
+        return np.full((height, width), np.float32(scale), dtype=np.float32)
     if contrast is None:
         contrast = contrast_map(pixels)
-    return _weigh_runs(np.ascontiguousarray(labels), contrast)
+    return _weigh_runs(np.ascontiguousarray(labels), contrast, np.float32(scale))
