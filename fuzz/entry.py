@@ -19,6 +19,7 @@ COMPILED_MODULES = (
     "kmzcodec._walk",
     "kmzcodec.deflate",
     "kmzcodec.diffusion",
+    "kmzcodec.dithermap",
     "kmzcodec.jit",
     "kmzcodec.ratedistortion",
 )

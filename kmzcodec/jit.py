@@ -28,9 +28,12 @@ def compiled(function: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def compile_in_place(namespace: dict[str, Any], names: Iterable[str], done: list[bool]) -> None:
+def compile_in_place(
+    namespace: dict[str, Any], names: Iterable[str], done: list[bool], inline: Iterable[str] = ()
+) -> None:
     """Replace ``namespace[name]`` by its compiled form, in order (so each kernel calls
-    the compiled form of the ones before it), once: ``done`` records that it happened."""
+    the compiled form of the ones before it), once: ``done`` records that it happened.
+    Those ``inline`` are inlined into their callers (numba's inline="always")."""
     if done:
         return
     from numba import njit
@@ -38,7 +41,8 @@ def compile_in_place(namespace: dict[str, Any], names: Iterable[str], done: list
     with _LOCK:
         if not done:
             for name in names:
-                namespace[name] = njit(cache=True, nogil=True)(namespace[name])
+                extra = {"inline": "always"} if name in inline else {}
+                namespace[name] = njit(cache=True, nogil=True, **extra)(namespace[name])
             done.append(True)
 
 

@@ -47,9 +47,9 @@ import numpy as np
 
 from . import colorspace as spaces
 from . import options
-from .diffusion import MIN_MAP_SIDE, contrast_map
 from .dither import dither as error_diffusion
 from .dither import dithered_planes
+from .dithermap import MIN_MAP_SIDE, contrast_map
 from .errors import KmzError
 from .gmm import gmm
 from .histogram import histogram

@@ -130,6 +130,57 @@ def test_search_finds_the_nearest_entry() -> None:
     )
 
 
+def reference_nearest(
+    target: np.ndarray, palette: np.ndarray, guess: int, previous: int
+) -> tuple[int, float]:
+    """Brute force: every entry measured as the kernel measures (float32 differences and squares,
+    float64 sums in channel order); of the nearest, the first in the start's search order, the
+    start itself first (the start: ``guess``, or ``previous`` if it is strictly nearer)."""
+    diff = target[None, :] - palette
+    squares = diff * diff
+    d2 = squares[:, 0].astype(np.float64) + squares[:, 1] + squares[:, 2]
+    start = previous if previous >= 0 and d2[previous] < d2[guess] else guess
+    order = diffusion._search_tables(palette.astype(np.float64))[0][start]
+    rank = np.empty(len(palette))
+    rank[order] = np.arange(len(palette))
+    rank[start] = -1
+    nearest = np.flatnonzero(d2 == d2.min())
+    best = int(nearest[np.argmin(rank[nearest])])
+    return best, float(d2[best])
+
+
+@pytest.mark.parametrize("colors", [2, 3, 7, 16, 64, 256])
+def test_the_search_is_brute_force_with_its_tie_rule(colors: int) -> None:
+    """The kernel's nearest-entry search (diffusion._nearest) against brute force, on random
+    palettes: real-valued, on a coarse lattice with targets on lattice points and midpoints (exact
+    ties everywhere), and with duplicate entries; from random starts, with and without a previous."""
+    rng = np.random.default_rng(colors)
+    diffusion._compile()
+    ties = 0
+    for kind in ("random", "lattice", "duplicates"):
+        if kind == "lattice":
+            palette = (rng.integers(0, 6, (colors, 3)) * 40.0).astype(np.float32)
+        else:
+            palette = diffusion._to_working(rng.integers(0, 256, (colors, 3), dtype=np.uint8))
+        if kind == "duplicates":
+            palette[rng.integers(0, colors, colors // 2)] = palette[rng.integers(0, colors, colors // 2)]
+        tables = diffusion._search_tables(palette.astype(np.float64))
+        for _ in range(400):
+            if kind == "lattice":
+                target = (rng.integers(0, 11, 3) * 20.0).astype(np.float32)
+            else:
+                target = rng.uniform(0, 255, 3).astype(np.float32)
+                if rng.random() < 0.2:
+                    target = palette[rng.integers(colors)].copy()
+            guess = int(rng.integers(colors))
+            previous = int(rng.integers(-1, colors))
+            expected = reference_nearest(target, palette, guess, previous)
+            found = diffusion._nearest(*target, palette, np.uint8(guess), previous, *tables)
+            assert (int(found[0]), float(found[1])) == expected, (kind, target, guess, previous)
+            ties += int(np.count_nonzero(((target - palette) ** 2).sum(1) == expected[1]) > 1)
+    assert ties > 0 or colors < 7  # the tie rule was exercised
+
+
 def test_dither_map_is_weaker_on_edges() -> None:
     pixels = gradient()
     pixels[:, 48:] = 0  # a hard vertical edge in the middle

@@ -1,4 +1,4 @@
-"""The dither map's contrast (kmzcodec.diffusion.contrast_map) is the formula it was first written
+"""The dither map's contrast (kmzcodec.dithermap.contrast_map) is the formula it was first written
 as, bit for bit: per-pixel second differences in floating point, nine 4-neighbour min/max passes
 and scipy.ndimage.uniform_filter, here in plain numpy and scipy. The compiled map computes the same
 thing faster (integer differences and a table, vectorised passes, integer running sums)."""
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from kmzcodec import diffusion
+from kmzcodec import dithermap
 
 
 def reference_contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -22,7 +22,7 @@ def reference_contrast(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     texture = edge - np.abs(across - down) * 0.5
     texture = np.clip(1.0 - np.maximum(texture, np.minimum(across, down)), 0.0, 1.0)
     texture = (texture * texture) * (texture * texture)
-    noise = (diffusion.NOISE_FLOOR + texture * (255 - diffusion.NOISE_FLOOR)).astype(np.uint8)
+    noise = (dithermap.NOISE_FLOOR + texture * (255 - dithermap.NOISE_FLOOR)).astype(np.uint8)
     edges = np.clip((1.0 - edge) * 256.0, 0.0, 255.0).astype(np.uint8)
     return noise, edges
 
@@ -36,7 +36,7 @@ def reference_cross(values: np.ndarray, largest: bool) -> np.ndarray:
 def reference_map(pixels: np.ndarray) -> np.ndarray:
     noise, edges = reference_contrast(pixels)
     noise = reference_cross(reference_cross(noise, True), True)
-    noise = reference_cross(ndimage.uniform_filter(noise, size=2 * diffusion.NOISE_BLUR + 1), True)
+    noise = reference_cross(ndimage.uniform_filter(noise, size=2 * dithermap.NOISE_BLUR + 1), True)
     for _ in range(3):
         noise = reference_cross(noise, False)
     edges = reference_cross(reference_cross(edges, False), True)
@@ -61,14 +61,14 @@ def images(seed: int) -> list[np.ndarray]:
 def test_the_contrast_map_is_the_reference_formula(seed: int) -> None:
     for image in images(seed):
         np.testing.assert_array_equal(
-            diffusion.contrast_map(image), reference_map(image), err_msg=str(image.shape)
+            dithermap.contrast_map(image), reference_map(image), err_msg=str(image.shape)
         )
 
 
 def test_each_pass_is_its_reference() -> None:
-    tables = diffusion._tables()
+    tables = dithermap._tables()
     for image in images(2):
-        noise, edges = diffusion._contrast(image, *tables)
+        noise, edges = dithermap._contrast(image, *tables)
         expected_noise, expected_edges = reference_contrast(image)
         np.testing.assert_array_equal(noise, expected_noise)
         np.testing.assert_array_equal(edges, expected_edges)
@@ -76,9 +76,9 @@ def test_each_pass_is_its_reference() -> None:
             expected = noise
             for times in (1, 2, 3):
                 expected = reference_cross(expected, largest)
-                np.testing.assert_array_equal(diffusion._cross(noise, largest, times), expected)
+                np.testing.assert_array_equal(dithermap._cross(noise, largest, times), expected)
         np.testing.assert_array_equal(
-            diffusion._box_blur(noise), ndimage.uniform_filter(noise, size=2 * diffusion.NOISE_BLUR + 1)
+            dithermap._box_blur(noise), ndimage.uniform_filter(noise, size=2 * dithermap.NOISE_BLUR + 1)
         )
 
 
@@ -87,6 +87,6 @@ def test_the_blur_rounds_down_exact_means() -> None:
     values = np.zeros((40, 40), dtype=np.uint8)
     values[:, ::3] = 255
     values[::5] = 1
-    blurred = diffusion._box_blur(values)
+    blurred = dithermap._box_blur(values)
     np.testing.assert_array_equal(blurred, ndimage.uniform_filter(values, size=7))
-    assert (diffusion._box_blur(np.full((9, 9), 200, dtype=np.uint8)) == 200).all()
+    assert (dithermap._box_blur(np.full((9, 9), 200, dtype=np.uint8)) == 200).all()
