@@ -287,13 +287,67 @@ def palette_variance(pixels: np.ndarray, palette: np.ndarray) -> tuple[float, fl
 @pytest.mark.parametrize("colors", [4, 16])
 def test_the_dithered_palette_has_the_images_variance(colors: int) -> None:
     """Cluster centres are means, so a plain palette has less variance than the image; the
-    palette to dither with is widened about the mean colour to near the image's, half as
-    much at half strength."""
+    widening step gives a palette of means the image's variance, half as much at half
+    strength. Before it, the partner step moves entries outwards (they are no longer means,
+    so T - W understates their variance and the widening overshoots): the palette dithered
+    with is wider than the plain one, more so at full strength, within a third of the
+    image's variance above it."""
     pixels = photo()
+    quantizer = quantize.Quantizer(pixels)
+    hist = quantizer._histogram
+    clustered, labels = quantize.cluster(hist.colors, hist.counts, colors, "kmeans", "rgb", 0)
     shortfall = {}
+    for strength in (0.0, 0.5, 1.0):
+        widened = quantizer._spread(clustered, labels, strength)[0] if strength else clustered
+        total, palette = palette_variance(pixels, widened)
+        shortfall[strength] = 1.0 - palette / total
+    assert shortfall[0.0] > 0.05
+    assert abs(shortfall[1.0]) < 0.5 * shortfall[0.0]
+    assert abs(shortfall[1.0]) < shortfall[0.5] < shortfall[0.0]
+    dithered = {}
     for strength in (False, 0.5, True):
         total, palette = palette_variance(pixels, quantize.quantize(pixels, colors, dither=strength).palette)
-        shortfall[strength] = 1.0 - palette / total
-    assert shortfall[False] > 0.05
-    assert abs(shortfall[True]) < 0.5 * shortfall[False]
-    assert abs(shortfall[True]) < shortfall[0.5] < shortfall[False]
+        dithered[strength] = 1.0 - palette / total
+    assert -1 / 3 < dithered[True] < dithered[0.5] < dithered[False] == pytest.approx(shortfall[0.0])
+
+
+def test_the_partner_step_moves_an_entry_out_towards_a_one_sided_tail() -> None:
+    """Error diffusion renders a colour between two entries by alternating them, so a colour
+    with no entry beyond it needs a partner: the dithered palette's partner step raises the
+    weight of such colours (their mirror point about their entry is far from every entry).
+    Grey: a block of 0..10 (symmetric about its entry: stays) and a block at 200 with a thin
+    tail up to 255 (one-sided: its entry moves up, towards the tail)."""
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.integers(0, 11, 4000), np.full(3000, 200), np.linspace(201, 255, 1000)])
+    pixels = np.rint(values).astype(np.uint8).reshape(80, 100, 1)
+    quantizer = quantize.Quantizer(pixels)
+    hist = quantizer._histogram
+    clustered, labels = quantize.cluster(hist.colors, hist.counts, 2, "kmeans", "rgb", 0)
+    partnered, moved = quantizer._partnered(clustered, labels, 1.0)
+    low, high = sorted(int(entry) for entry in clustered[:, 0])
+    after = sorted(int(entry) for entry in partnered[:, 0])
+    assert len(after) == 2 and abs(after[0] - low) <= 1
+    assert high + 4 < after[1] < 255
+    # Every colour is labelled with its nearest entry of the moved palette, and the step repeats.
+    gaps = np.abs(hist.colors.astype(int) - partnered[:, 0].astype(int)[None, :])
+    assert np.array_equal(moved, gaps.argmin(axis=1))
+    again, _ = quantize.Quantizer(pixels)._partnered(clustered, labels, 1.0)
+    assert np.array_equal(again, partnered)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_the_partner_step_keeps_entries_in_range_and_alpha_palettes(channels: int) -> None:
+    """Mirror points fall outside the gamut, the entries never do; K does not grow; an RGBA
+    palette is kept as clustered."""
+    pixels = photo() if channels == 3 else np.concatenate([photo(), np.full((48, 64, 1), 255, np.uint8)], 2)
+    quantizer = quantize.Quantizer(pixels)
+    hist = quantizer._histogram
+    clustered, labels = quantize.cluster(hist.colors, hist.counts, 16, "kmeans", "rgb", 0)
+    partnered, moved = quantizer._partnered(clustered, labels, 1.0)
+    if channels == 4:
+        assert partnered is clustered and moved is labels
+        return
+    assert partnered.dtype == np.uint8 and 2 <= len(partnered) <= 16
+    assert len(np.unique(partnered, axis=0)) == len(partnered)
+    assert not np.array_equal(partnered, clustered)
+    assert moved.min() >= 0 and moved.max() < len(partnered)
