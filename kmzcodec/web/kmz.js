@@ -253,27 +253,17 @@ function unpack(rows, header, words, pixels) {
       }
     }
   } else {
-    // Any other width: a bit accumulator, most significant bit first (at most 22 bits held).
-    const mask = (1 << bits) - 1;
-    for (let y = 0, o = 0; y < height; y++, o += rowBytes) {
-      let held = 0;
-      let count = 0;
-      let i = o;
-      for (let x = 0; x < width; x++) {
-        while (count < bits) {
-          held = ((held << 8) | rows[i++]) & 0x7fffff;
-          count += 8;
-        }
-        count -= bits;
-        const v = (held >>> count) & mask;
-        if (v >= colors) throw outOfRange(colors);
-        pixels[p++] = words[v];
-      }
+    // Any other width (3, 5-7, 9-15 bits): unpacked by unpackValues, then checked in reading order.
+    for (const v of unpackValues(rows, header)) {
+      if (v >= colors) throw outOfRange(colors);
+      pixels[p++] = words[v];
     }
   }
 }
 
-/** The packed values of every pixel (spec 6.2), unchecked: the residuals of a filtered file. */
+/** The packed values of every pixel (spec 6.2), unchecked: the residuals of a filtered file, or
+ * the indices at widths with no faster path. A bit accumulator, most significant bit first
+ * (at most 22 bits held). */
 function unpackValues(rows, header) {
   const { width, height, bitsPerIndex: bits, rowBytes } = header;
   const values = new Uint16Array(width * height);
