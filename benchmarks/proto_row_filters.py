@@ -1,4 +1,7 @@
-"""Prototype (not in the format): would a row filter before lzma close the gap to WebP lossless?
+"""The prototype that led to the row filters: would a row filter before lzma close the gap to WebP lossless?
+
+Kept for its record: the filters are now in the format (spec 4.12, 6.5; kmzcodec.rowfilter)
+with an unclamped gradient, and bench_smallest.py measures them as "smallest" uses them.
 
 Issue 12, part 3, step 3. A candidate new compression method: predict each index
 from its neighbours (PNG-style, on the index values modulo 256, 8-bit indices, K <= 256)
