@@ -35,9 +35,9 @@ import numpy as np
 from PIL import Image
 
 from . import fileio, palettes
-from .cli.encoding import EncodeOptions, encode
 from .cluster import DASK_TASKS_PER_THREAD, dask_workers, on_dask
 from .errors import KmzError
+from .request import EncodeOptions, encode
 from .tasks import CONVERTED, FAILED, SKIPPED, Outcome, Task, convert_file, shared
 
 __all__ = [

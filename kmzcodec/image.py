@@ -55,7 +55,7 @@ def pixels(header: Header, palette: bytes, rows: bytes | memoryview) -> Pixels:
         return Pixels(_PACKED_RAWMODES[bits], header.row_bytes, rows)
     values = container.indices(header, rows)
     if header.colors <= 256:  # the indices' own buffer: no copy when they are a new array
-        return Pixels("P", header.width, memoryview(np.ascontiguousarray(values)).cast("B"))
+        return Pixels("P", header.width, memoryview(np.ascontiguousarray(values).data).cast("B"))
     entries = np.frombuffer(palette, dtype=np.uint8).reshape(header.colors, int(header.palette_kind))
     expanded = np.take(entries, values, axis=0)
     mode = image_mode(header)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Any, Literal
 
 
 def compiled(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,8 +41,8 @@ def compile_in_place(
     with _LOCK:
         if not done:
             for name in names:
-                extra = {"inline": "always"} if name in inline else {}
-                namespace[name] = njit(cache=True, nogil=True, **extra)(namespace[name])
+                mode: Literal["never", "always"] = "always" if name in inline else "never"
+                namespace[name] = njit(cache=True, nogil=True, inline=mode)(namespace[name])
             done.append(True)
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from . import palettes
 from .batch import options_from, plan
-from .cli.encoding import EncodeOptions
 from .cluster import DASK_TASKS_PER_THREAD, dask_workers
 from .errors import KmzError
 from .histogram import ColorCounts
+from .request import EncodeOptions
 from .tasks import Outcome, Task, count_colors, shared
 
 

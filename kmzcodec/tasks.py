@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import fileio, palettes, threads
-from .cli.encoding import EncodeOptions, encode
 from .cli.inputs import prepare
 from .cli.status import CliError
 from .errors import KmzError
 from .histogram import ColorCounts
+from .request import EncodeOptions, encode
 
 T = TypeVar("T")
 

@@ -7,13 +7,12 @@ signature, so the command cannot drift from the library.
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import container
-from ..encoder import DEFAULT_COLORS, encode_details
+from ..encoder import DEFAULT_COLORS
 from ..errors import KmzError
 from ..format import MAX_COLORS, MAX_DIMENSION
 from ..metrics import SSIMULACRA2_CROP
@@ -25,14 +24,8 @@ from ..options import (
     METHODS,
     check_quality,
 )
+from ..request import ENCODER_DEFAULTS
 from .figures import DEFAULT_DPI, PANEL_INCHES
-
-#: The encoder's defaults (method, colorspace, compression, seed, ...), read from its signature.
-ENCODER_DEFAULTS: dict[str, Any] = {
-    name: parameter.default
-    for name, parameter in inspect.signature(encode_details).parameters.items()
-    if parameter.default is not inspect.Parameter.empty
-}
 
 COMPARE_KS = (4, 16, 64)
 SWEEP_KS = (2, 4, 8, 16, 32, 64, 128, 256)

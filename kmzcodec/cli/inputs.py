@@ -16,7 +16,7 @@ from .. import reading
 from ..errors import KmzError
 from ..format import MAGIC
 from ..image import decode
-from .encoding import EncodeOptions, Source
+from ..request import EncodeOptions, Source
 from .status import CliError, UsageError
 
 

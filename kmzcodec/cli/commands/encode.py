@@ -7,8 +7,9 @@ from pathlib import Path
 
 from ... import metrics
 from ...image import decode
+from ...request import encode
 from .. import arguments
-from ..encoding import encode, encode_options
+from ..encoding import encode_options
 from ..inputs import prepare, require_file
 from ..outputs import check_output, write
 from ..reports import fmt_float, metrics_hint, relative
