@@ -2,22 +2,26 @@
 
 :class:`EncodeOptions` holds everything that shapes the encoded bytes, small and
 picklable (it travels to worker processes and Dask workers with each task); :func:`encode`
-runs it through :func:`kmzcodec.encoder.encode_details`. The command line builds one from
-its arguments (``kmzcodec.cli.encoding.encode_options``); ``kmzcodec.batch.convert`` from
-keyword arguments.
+runs it through :func:`kmzcodec.encoder.encode_details`, and :func:`prepare` reads the
+input file it applies to (an image Pillow reads, a .kmz, a MATLAB .mat array) and resizes
+it. The command line builds one from its arguments (``kmzcodec.cli.encoding.encode_options``);
+``kmzcodec.batch.convert`` from keyword arguments.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from . import palettes
+from . import palettes, reading
 from .encoder import DEFAULT_COLORS, Encoded, encode_details
+from .format import MAGIC
+from .image import decode
 from .options import AUTO_TARGETS
 
 #: The encoder's defaults (method, colorspace, compression, seed, ...), read from its signature.
@@ -84,3 +88,67 @@ def encode(image: Source, options: EncodeOptions) -> Encoded:
     if options.colors == "auto":
         extra = {name: getattr(options, name) for name in AUTO_TARGETS}
     return encode_details(image, options.colors, **options.encoder_kwargs(), **extra)
+
+
+def load(path: Path, mat_key: str | None = None) -> Source:
+    """An input file as the encoder takes it: a Pillow image (from a .kmz or what Pillow reads,
+    turned upright by its EXIF orientation) or, for a .mat file, its image array.
+    Raises KmzError for the file's content, OSError where it cannot be read."""
+    with path.open("rb") as handle:
+        prefix = handle.read(len(MAGIC))
+    if prefix == MAGIC:
+        return decode(path.read_bytes())
+    if reading.is_mat(prefix, path.name):
+        return reading.mat_array(path, mat_key)
+    return reading.pillow_image(path)[0]
+
+
+def _target(width: int, height: int, size: tuple[int | None, int | None]) -> tuple[int, int]:
+    new_width, new_height = size
+    if new_width is None:
+        assert new_height is not None
+        new_width = max(1, round(width * new_height / height))
+    if new_height is None:
+        new_height = max(1, round(height * new_width / width))
+    return new_width, new_height
+
+
+def _resized_array(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Lanczos on each channel in float32 ("F" images), back in the array's own type and units,
+    so that the encoder still scales the samples by their type (or by --value-range)."""
+    if values.dtype == bool:
+        values = values.astype(np.uint8) * np.uint8(255)
+    planes = values if values.ndim == 3 else values[:, :, None]
+    resized = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(planes[:, :, c], dtype=np.float32)).resize(
+                    size, Image.Resampling.LANCZOS
+                )
+            )
+            for c in range(planes.shape[2])
+        ],
+        axis=2,
+    )
+    if values.dtype.kind in "ui":
+        limits = np.iinfo(values.dtype)
+        resized = np.clip(np.rint(resized), limits.min, limits.max)
+    resized = resized.astype(values.dtype)
+    return resized if values.ndim == 3 else resized[:, :, 0]
+
+
+def resized(image: Source, size: tuple[int | None, int | None] | None) -> Source:
+    if size is None:
+        return image
+    if isinstance(image, np.ndarray):
+        height, width = image.shape[:2]
+        return _resized_array(image, _target(width, height, size))
+    target = _target(image.width, image.height, size)
+    if image.mode == "P":  # resampling a palette image would fall back to nearest neighbour
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    return image.resize(target, Image.Resampling.LANCZOS)
+
+
+def prepare(path: Path, options: EncodeOptions) -> Source:
+    """The input at ``path`` read (:func:`load`) and resized as ``options`` ask."""
+    return resized(load(path, options.mat_key), options.resize)

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import fileio, palettes, threads
-from .cli.inputs import prepare
-from .cli.status import CliError
 from .errors import KmzError
 from .histogram import ColorCounts
-from .request import EncodeOptions, encode
+from .request import EncodeOptions, encode, prepare
 
 T = TypeVar("T")
 
@@ -84,7 +82,7 @@ def _guarded(task: Task, work: Callable[[Path], T]) -> T | Outcome:
     path = Path(task.source)
     try:
         return work(path)
-    except (CliError, KmzError) as exc:
+    except KmzError as exc:
         return failed(task, str(exc).removeprefix(f"{path}: "))
     except MemoryError:
         return failed(task, "out of memory")
