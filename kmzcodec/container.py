@@ -339,6 +339,11 @@ def _compress(
     return raw
 
 
+def _effort(compression: Compression, level: int) -> Effort:
+    """The effort ``level=`` asks of a compression: zlib's own level, or lzma's preset."""
+    return ("zlib", level) if compression is Compression.ZLIB else ("lzma", level)
+
+
 def _candidate_bits(colors: int) -> list[int]:
     """Widths worth trying: the minimum, and byte-friendly wider ones (spec 6 allows them)."""
     least = min_bits(colors)
@@ -381,7 +386,7 @@ def _choose_packing(
     if compression is Compression.NONE:
         return Packing(widths[0], None)
     if level is not None:
-        effort: Effort | None = ("zlib", level) if compression is Compression.ZLIB else ("lzma", level)
+        effort: Effort | None = _effort(compression, level)
     else:
         effort = _FAST if compression is Compression.ZLIB else None
     automatic = level is None and compression is Compression.ZLIB
@@ -484,7 +489,7 @@ def write(
             palette = palette[best.order]
     elif row_filter is not Filter.NONE:
         bits = bits_per_index or min_bits(colors)
-        effort = None if level is None else ("zlib", level)
+        effort = None if level is None else _effort(codec, level)
         stored = _compress(bitpack.pack(rowfilter.residuals(indices, bits, row_filter), bits), codec, effort)
     else:
         packing = _choose_packing(indices, colors, codec, level, bits_per_index)

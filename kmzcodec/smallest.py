@@ -232,9 +232,9 @@ def _filtered_ways(indices: np.ndarray, widths: list[int], orders: list[np.ndarr
     FILTERED_CANDIDATES (in FILTERS order, for the ties)."""
     made: list[Stored] = []
     for order in orders:
+        moved = _reordered(indices, order)
         for bits in widths:
-            ways = [Stored(bits, RANKING, b"", order, kind) for kind in FILTERS]
-            packed = [way.rows(indices) for way in ways]
+            packed = [bitpack.pack(rowfilter.residuals(moved, bits, kind), bits) for kind in FILTERS]
             sizes = [len(compress(rows, RANKING)) for rows in packed]
             ranked = sorted(range(len(FILTERS)), key=lambda number: (sizes[number], number))
             made.extend(

@@ -253,11 +253,17 @@ function unpack(rows, header, words, pixels) {
       }
     }
   } else {
-    // Any other width (3, 5-7, 9-15 bits): unpacked by unpackValues, then checked in reading order.
-    for (const v of unpackValues(rows, header)) {
-      if (v >= colors) throw outOfRange(colors);
-      pixels[p++] = words[v];
-    }
+    // Any other width (3, 5-7, 9-15 bits): unpacked by unpackValues, then looked up.
+    lookUp(unpackValues(rows, header), colors, words, pixels);
+  }
+}
+
+/** pixels[p] = words[values[p]], each value checked < K in reading order (rule 9.12). */
+function lookUp(values, colors, words, pixels) {
+  for (let p = 0; p < values.length; p++) {
+    const v = values[p];
+    if (v >= colors) throw outOfRange(colors);
+    pixels[p] = words[v];
   }
 }
 
@@ -315,12 +321,7 @@ function unfilter(values, header) {
 function unpackFiltered(rows, header, words, pixels) {
   const values = unpackValues(rows, header);
   unfilter(values, header);
-  const { colors } = header;
-  for (let p = 0; p < values.length; p++) {
-    const v = values[p];
-    if (v >= colors) throw outOfRange(colors);
-    pixels[p] = words[v];
-  }
+  lookUp(values, header.colors, words, pixels);
 }
 
 /**
