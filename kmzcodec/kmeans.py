@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._plusplus import plusplus
-from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
+from .lloyd import Bounds, cluster_sums, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
 
@@ -214,7 +214,7 @@ def kmeans(
             return None
         parent = np.empty(len(stage_points), dtype=np.intp)
         parent[cells] = cells_of_coarse
-        return bounds.inherited(parent, distance_to(by_column(stage_points), None, coarse, parent))
+        return bounds.inherited(stage_points, coarse, parent)
 
     for level, least_steps in settings.levels:
         cells = cells_of(colors, level)
