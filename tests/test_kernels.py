@@ -319,3 +319,21 @@ def test_rounded_palette_labels_are_nearest_entries(k: int) -> None:
     palette, labels = quantize.cluster(colors, counts, k, "kmeans", "rgb", 0)
     squared = _squared(colors.astype(np.float64), palette.astype(np.float64))
     assert np.array_equal(squared[np.arange(len(colors)), labels], squared.min(axis=1))
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_cells_are_ranked_as_sorting_their_ids_ranks_them(channels: int) -> None:
+    # The table walk gives each colour the rank of its cell's id among those present, as
+    # np.unique's inverse does (the stages' points come in that order).
+    from kmzcodec.kmeans import cells_of
+
+    rng = np.random.default_rng(channels)
+    for n in (1, 7, 3000):
+        colors = rng.integers(0, 256, (n, channels)).astype(np.uint8)
+        colors[: n // 3] = colors[0]  # repeats, and cells with several colours
+        for level in range(1, 8):
+            ids = np.zeros(n, dtype=np.int64)
+            for channel in range(channels):
+                ids = (ids << level) | (colors[:, channel] >> (8 - level))
+            expected = np.unique(ids, return_inverse=True)[1].reshape(-1)
+            assert np.array_equal(cells_of(colors, level), expected), (n, level)
