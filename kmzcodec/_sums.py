@@ -3,8 +3,9 @@
 A Lloyd step (:func:`kmzcodec.lloyd.lloyd`) moves the centres (:func:`_move_centres`),
 settles the points (:mod:`kmzcodec._kernels`), then updates the cluster sums by the points
 that changed cluster (:func:`_shift_sums`), each with the arithmetic, in the order, that
-numpy's whole-array steps had, so the centres are the same to the bit. Also the bounds
-of a coarse stage carried onto the finer points of the next (:func:`_inherit`).
+numpy's whole-array steps had, so the centres are the same to the bit. Also the stages'
+grid cells (:func:`_dense_cells`) and the bounds of a coarse stage carried onto the finer
+points of the next (:func:`_inherit`).
 
 Compiled at the first call and cached on disk, as :mod:`kmzcodec._kernels`.
 """
@@ -19,7 +20,9 @@ _COMPILED: list[bool] = []
 
 
 def _compile() -> None:
-    compile_in_place(globals(), ("_move_centres", "_cluster_sums", "_shift_sums", "_inherit"), _COMPILED)
+    compile_in_place(
+        globals(), ("_move_centres", "_cluster_sums", "_shift_sums", "_inherit", "_dense_cells"), _COMPILED
+    )
 
 
 def _move_centres(centers, mass, sums, moved, shift):  # type: ignore[no-untyped-def]
@@ -92,3 +95,26 @@ def _inherit(points, coarse, parent, labels, upper, second, near, lower, into): 
         second_into[i] = second[p]
         near_into[i] = near[p] - offset
         lower_into[i] = lower[p] - offset
+
+
+def _dense_cells(colors, shift, level, occupied, words, ids, rank, cells):  # type: ignore[no-untyped-def]
+    """``cells[i]``: the rank of colour i's cell id (its channels' top ``level`` bits, first
+    channel highest) among the ids present; ``occupied``, zeros, one byte per cell
+    (``words``: the same bytes eight at a time); ``ids`` and ``rank``: scratch, one entry
+    per colour and per cell."""
+    n, channels = colors.shape
+    for i in range(n):
+        key = 0
+        for c in range(channels):
+            key = (key << level) | (colors[i, c] >> shift)
+        ids[i] = key
+        occupied[key] = 1
+    count = 0
+    for w in range(words.shape[0]):
+        if words[w] != 0:
+            for b in range(8 * w, 8 * w + 8):
+                if occupied[b] != 0:
+                    rank[b] = count
+                    count += 1
+    for i in range(n):
+        cells[i] = rank[ids[i]]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _sums
 from ._plusplus import plusplus
-from .jit import compiled
 from .lloyd import Bounds, cluster_sums, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
@@ -38,32 +38,9 @@ def cells_of(colors: np.ndarray, level: int) -> np.ndarray:
     rank = np.empty(len(occupied), dtype=np.int32)
     ids = np.empty(len(colors), dtype=np.int32)  # level * channels <= 22 bits
     words = occupied.view(np.uint64)
-    _dense_cells(np.ascontiguousarray(colors), shift, level, occupied, words, ids, rank, cells)
+    _sums._compile()
+    _sums._dense_cells(np.ascontiguousarray(colors), shift, level, occupied, words, ids, rank, cells)
     return cells
-
-
-@compiled
-def _dense_cells(colors, shift, level, occupied, words, ids, rank, cells):  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
-    """``cells[i]``: the rank of colour i's cell id (its channels' top ``level`` bits, first
-    channel highest) among the ids present; ``occupied``, zeros, one byte per cell
-    (``words``: the same bytes eight at a time); ``ids`` and ``rank``: scratch, one entry
-    per colour and per cell."""
-    n, channels = colors.shape
-    for i in range(n):
-        key = 0
-        for c in range(channels):
-            key = (key << level) | (colors[i, c] >> shift)
-        ids[i] = key
-        occupied[key] = 1
-    count = 0
-    for w in range(words.shape[0]):
-        if words[w] != 0:
-            for b in range(8 * w, 8 * w + 8):
-                if occupied[b] != 0:
-                    rank[b] = count
-                    count += 1
-    for i in range(n):
-        cells[i] = rank[ids[i]]
 
 
 def merge_cells(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
