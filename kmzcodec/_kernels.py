@@ -14,7 +14,8 @@ Lloyd loop at K >= 64 the label's nearest centres are measured first, and the fu
 scan runs only when they cannot prove the answer (:func:`_search_near`); a first
 look-up of many points tries the previous point's nearest centre likewise.
 Equal distances go to the lower centre index. (The nearest centre alone is found by
-:mod:`kmzcodec._walk`.)
+:mod:`kmzcodec._walk`.) A point settled by its bounds keeps its label, so where two
+centres are exactly as near the label depends on which points were searched.
 
 A Lloyd step is three calls (:func:`kmzcodec.lloyd.lloyd`): the centres moved
 (:mod:`kmzcodec._sums`), the points settled with their bounds loosened on the way
@@ -255,7 +256,8 @@ def _prepare(centers, columns, neighbours, reach, half_gap, known, near, near_co
 
     ``known``: ``neighbours`` holds the lists of the centres a step before, offered first
     (centres move little in a step, so the list is then nearly full and few others get in;
-    a list with ties at its end may differ, but any list with its reach proves as well)."""
+    a list with ties at its end may differ, but any list with its reach proves as well).
+    With lists, the half gap is read off the list's first entry (the nearest other centre)."""
     k, dims = centers.shape
     for d in range(dims):
         for j in range(k):
@@ -263,16 +265,15 @@ def _prepare(centers, columns, neighbours, reach, half_gap, known, near, near_co
     count = neighbours.shape[1]
     best = np.empty(max(count, 1))
     before = np.empty(max(count, 1), dtype=np.intp)
-    offered = np.full(k, -1)
     squared = np.empty(k)
     for a in range(k):
         _squared_distances(centers, a, columns, squared)
         squared[a] = np.inf
-        closest = np.inf
-        for c in range(k):
-            closest = min(closest, squared[c])
-        half_gap[a] = np.sqrt(closest) / 2
         if count == 0:
+            closest = np.inf
+            for c in range(k):
+                closest = min(closest, squared[c])
+            half_gap[a] = np.sqrt(closest) / 2
             continue
         best[:] = np.inf
         if known:
@@ -282,13 +283,17 @@ def _prepare(centers, columns, neighbours, reach, half_gap, known, near, near_co
         if known:
             for slot in range(count):
                 c = before[slot]
-                if c != a and offered[c] != a:
-                    offered[c] = a
-                    if squared[c] < best[count - 1]:
-                        _insert(squared[c], c, best, neighbours, a)
+                if squared[c] < best[count - 1]:
+                    _insert(squared[c], c, best, neighbours, a)
+                    squared[c] = np.inf  # offered: not again in the scan below
+        threshold = best[count - 1]
         for c in range(k):
-            if squared[c] < best[count - 1] and offered[c] != a:
+            if squared[c] < threshold:
                 _insert(squared[c], c, best, neighbours, a)
+                threshold = best[count - 1]
+        # The nearest other centre is the list's first (a shorter list than there are
+        # other centres ends in a, at distance inf).
+        half_gap[a] = np.sqrt(best[0]) / 2
         reach[a] = np.sqrt(best[count - 1])
         for slot in range(count + 1):
             c = a if slot == 0 else neighbours[a, slot - 1]
@@ -328,14 +333,22 @@ def _search_near(points, i, label, near, near_columns, reach, best_distance, bes
 
 def _settle(  # type: ignore[no-untyped-def]
     points, start, stop, centers, columns, table, table_columns, reach, half_gap, shift, largest,
-    labels, upper, second, near, lower, previous, swapped, looked,
+    nearby, labels, upper, second, near, lower, previous, swapped, looked,
 ):  # fmt: skip
     """Hamerly's check with the runner-up for points start..stop-1, in place, after centre j
-    moved by ``shift[j]`` (``largest`` the most; the bounds are first loosened as
-    :meth:`kmzcodec.lloyd.Bounds.moved` does). Returns the counts of points whose label
-    changed by a swap with the runner-up (listed in ``swapped`` from ``start`` on) and of
-    those whose label changed after a search (in ``looked``, likewise), ``previous[i]``
-    the label point i had before."""
+    moved by ``shift[j]``. Returns the counts of points whose label changed by a swap with
+    the runner-up (listed in ``swapped`` from ``start`` on) and of those whose label changed
+    after a search (in ``looked``, likewise), ``previous[i]`` the label point i had before.
+
+    The upper bound and the runner-up's are loosened by their own centres' shifts. The
+    bound on every other centre, with neighbour lists (``table`` wider than one column), is
+    loosened per label rather than by the largest move of all (``largest``, which one far
+    centre still moving makes large for every point): a centre on the label's list moved at
+    most ``nearby[label]`` (the most any of them moved), and an unlisted one is at least
+    ``reach[label]`` from the label, so at least reach - upper from the point, or the old
+    bound less ``largest``, whichever is more. The two are taken again once the distance to
+    the label is measured. ``nearby`` and ``largest`` may come from other moves than
+    ``shift`` (see :func:`settle_points`)."""
     dims = points.shape[1]
     depth = min(3, centers.shape[0])
     best_distance = np.empty(3)
@@ -348,7 +361,13 @@ def _settle(  # type: ignore[no-untyped-def]
         label = labels[i]
         upper[i] += shift[label]
         near[i] -= shift[second[i]]
-        lower[i] -= largest
+        if table.shape[1] == 1:
+            lower[i] -= largest
+            listed = unlisted = lower[i]
+        else:
+            listed = lower[i] - nearby[label]
+            unlisted = lower[i] - largest
+            lower[i] = min(listed, max(unlisted, reach[label] - upper[i]))
         bound = max(min(near[i], lower[i]), half_gap[label])
         if upper[i] <= bound:
             continue
@@ -357,6 +376,8 @@ def _settle(  # type: ignore[no-untyped-def]
             step = points[i, d] - centers[label, d]
             total += step * step
         upper[i] = np.sqrt(total)
+        lower[i] = min(listed, max(unlisted, reach[label] - upper[i]))
+        bound = max(min(near[i], lower[i]), half_gap[label])
         if upper[i] <= bound:
             continue
         other = second[i]
@@ -415,9 +436,13 @@ def settle_points(
     chunk: int,
     shift: np.ndarray,
     scratch: Scratch,
+    spread: np.ndarray | None = None,
 ) -> np.ndarray:
     """Make every label the nearest centre after centre j moved by ``shift[j]``; the bounds
     (labels, upper, second, near, lower) are loosened by the shifts and updated in place.
+    ``spread`` (default ``shift``): how far each centre other than a point's label and
+    runner-up may have come nearer, for the bound on them (:func:`_settle`) when that is
+    not ``shift`` (the palette's entries, each the rounding of one or more centres).
     Returns the points whose label changed, those swapped with their runner-up first, then
     those searched again, each in order; ``scratch.previous[i]`` is then the label such a
     point i had before. From ``chunk`` points on, they are shared among threads
@@ -429,13 +454,15 @@ def settle_points(
         scratch.near, scratch.near_columns,
     )  # fmt: skip
     scratch.known = True
-    largest = float(shift.max())
+    spread = shift if spread is None else spread
+    largest = float(spread.max())
+    nearby = spread[scratch.near[:, 1:]].max(axis=1) if scratch.near.shape[1] > 1 else spread
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
             points, start, stop, rows, scratch.columns, scratch.near, scratch.near_columns, scratch.reach,
             scratch.half_gap,
-            shift, largest, *bounds, scratch.previous, scratch.swapped, scratch.looked,
+            shift, largest, nearby, *bounds, scratch.previous, scratch.swapped, scratch.looked,
         )  # fmt: skip
         return start, swaps, looks
 

@@ -3,7 +3,9 @@
 A Lloyd step (:func:`kmzcodec.lloyd.lloyd`) moves the centres (:func:`_move_centres`),
 settles the points (:mod:`kmzcodec._kernels`), then updates the cluster sums by the points
 that changed cluster (:func:`_shift_sums`), each with the arithmetic, in the order, that
-numpy's whole-array steps had, so the centres are the same to the bit.
+numpy's whole-array steps had, so the centres are the same to the bit. Also the stages'
+grid cells (:func:`_dense_cells`) and the bounds of a coarse stage carried onto the finer
+points of the next (:func:`_inherit`).
 
 Compiled at the first call and cached on disk, as :mod:`kmzcodec._kernels`.
 """
@@ -18,7 +20,9 @@ _COMPILED: list[bool] = []
 
 
 def _compile() -> None:
-    compile_in_place(globals(), ("_move_centres", "_cluster_sums", "_shift_sums"), _COMPILED)
+    compile_in_place(
+        globals(), ("_move_centres", "_cluster_sums", "_shift_sums", "_inherit", "_dense_cells"), _COMPILED
+    )
 
 
 def _move_centres(centers, mass, sums, moved, shift):  # type: ignore[no-untyped-def]
@@ -71,3 +75,46 @@ def _shift_sums(points, weights, moving, previous, labels, mass, sums):  # type:
         mass[j] = mass[j] - gone_mass[j] + came_mass[j]
         for d in range(dims):
             sums[j, d] = sums[j, d] - gone[j, d] + came[j, d]
+
+
+def _inherit(points, coarse, parent, labels, upper, second, near, lower, into):  # type: ignore[no-untyped-def]
+    """The bounds of coarse point ``parent[i]`` carried onto point i, which lies ``offset``
+    from it (the distance added up over the coordinates in order, as numpy's whole-array
+    passes added it): the same labels, ``upper + offset``, ``near - offset`` and
+    ``lower - offset``, into the five arrays of ``into``."""
+    labels_into, upper_into, second_into, near_into, lower_into = into
+    for i in range(points.shape[0]):
+        p = parent[i]
+        total = 0.0
+        for d in range(points.shape[1]):
+            gap = points[i, d] - coarse[p, d]
+            total += gap * gap
+        offset = np.sqrt(total)
+        labels_into[i] = labels[p]
+        upper_into[i] = upper[p] + offset
+        second_into[i] = second[p]
+        near_into[i] = near[p] - offset
+        lower_into[i] = lower[p] - offset
+
+
+def _dense_cells(colors, shift, level, occupied, words, ids, rank, cells):  # type: ignore[no-untyped-def]
+    """``cells[i]``: the rank of colour i's cell id (its channels' top ``level`` bits, first
+    channel highest) among the ids present; ``occupied``, zeros, one byte per cell
+    (``words``: the same bytes eight at a time); ``ids`` and ``rank``: scratch, one entry
+    per colour and per cell."""
+    n, channels = colors.shape
+    for i in range(n):
+        key = 0
+        for c in range(channels):
+            key = (key << level) | (colors[i, c] >> shift)
+        ids[i] = key
+        occupied[key] = 1
+    count = 0
+    for w in range(words.shape[0]):
+        if words[w] != 0:
+            for b in range(8 * w, 8 * w + 8):
+                if occupied[b] != 0:
+                    rank[b] = count
+                    count += 1
+    for i in range(n):
+        cells[i] = rank[ids[i]]

@@ -13,29 +13,34 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _sums
 from ._plusplus import plusplus
-from .lloyd import Bounds, by_column, cluster_sums, distance_to, lloyd, nearest_distance
+from .lloyd import Bounds, cluster_sums, lloyd, nearest_distance
 from .settings import QuantizerSettings
 
 
 def cells_of(colors: np.ndarray, level: int) -> np.ndarray:
-    """Cell number (dense, 0..m-1) of each colour on a grid of ``level`` bits per channel."""
-    shift = np.uint8(8 - level)
-    ids = np.zeros(len(colors), dtype=np.int32)  # level * channels <= 28 bits
-    for channel in range(colors.shape[1]):
-        ids <<= level
-        ids |= colors[:, channel] >> shift
+    """Cell number (dense, 0..m-1, in the order of the cells' ids) of each colour on a grid
+    of ``level`` bits per channel."""
+    shift = 8 - level
     bins = 1 << (level * colors.shape[1])
-    # Ranks by sorting when the colours are few against the cells (a sort of n beats a pass
-    # over every cell: 0.3 ms against 15 ms for 20 K colours on 2**21 cells), else by a table.
-    if bins > 1 << 22 or len(ids) * 16 <= bins:
-        return np.unique(ids, return_inverse=True)[1].reshape(-1)
-    occupied = np.zeros(bins, dtype=bool)
-    occupied[ids] = True
-    present = np.flatnonzero(occupied)
-    dense = np.empty(bins, dtype=np.int32)
-    dense[present] = np.arange(len(present), dtype=np.int32)
-    return dense[ids]
+    if bins > 1 << 22:  # RGBA at 6 or 7 bits: by sorting (no table of 2**24 or more cells)
+        ids = np.zeros(len(colors), dtype=np.int32)  # level * channels <= 28 bits
+        for channel in range(colors.shape[1]):
+            ids <<= level
+            ids |= colors[:, channel] >> np.uint8(shift)
+        return np.unique(ids, return_inverse=True)[1].reshape(-1).astype(np.int32, copy=False)
+    # A table of the cells, marked where a colour falls, ranked by a walk of its words
+    # (eight cells a word, most of them empty on a fine grid): one pass over the colours
+    # and one over the table, not a sort (3.4 -> 1.9 ms for 113 K colours on 2**21 cells).
+    occupied = np.zeros(-(-bins // 8) * 8, dtype=np.uint8)
+    cells = np.empty(len(colors), dtype=np.int32)
+    rank = np.empty(len(occupied), dtype=np.int32)
+    ids = np.empty(len(colors), dtype=np.int32)  # level * channels <= 22 bits
+    words = occupied.view(np.uint64)
+    _sums._compile()
+    _sums._dense_cells(np.ascontiguousarray(colors), shift, level, occupied, words, ids, rank, cells)
+    return cells
 
 
 def merge_cells(points: np.ndarray, weights: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +219,7 @@ def kmeans(
             return None
         parent = np.empty(len(stage_points), dtype=np.intp)
         parent[cells] = cells_of_coarse
-        return bounds.inherited(parent, distance_to(by_column(stage_points), None, coarse, parent))
+        return bounds.inherited(stage_points, coarse, parent)
 
     for level, least_steps in settings.levels:
         cells = cells_of(colors, level)

@@ -1,12 +1,15 @@
 """Weighted Lloyd iterations that look up only the points whose nearest centre may have changed.
 
 Each point keeps Hamerly's bounds with the runner-up tracked (:class:`Bounds`);
-after the centres move, the bounds are loosened by how far they moved, and
-only points whose bounds overlap are measured again or searched (exactly, by
+after the centres move, the bounds are loosened by how far they moved (the bound on
+the other centres by the moves near the point's label: :func:`kmzcodec._kernels._settle`),
+and only points whose bounds overlap are measured again or searched (exactly, by
 brute force over the centres, or the label's nearest ones where they prove it, in a
 compiled kernel: :mod:`kmzcodec._kernels`).
 Bounds carry over from a coarse grid of cells to a finer one by the triangle
-inequality, so each stage starts without a full look-up.
+inequality, so each stage starts without a full look-up. A run's last move is left
+pending in the bounds (:attr:`Bounds.pending`) for the next settle to loosen them by:
+the labels a settle after it would give are only looked at again by the next one.
 """
 
 from __future__ import annotations
@@ -30,28 +33,6 @@ def nearest_distance(points: np.ndarray, centers: np.ndarray, settings: Quantize
     """Distance from every point to its nearest centre."""
     rows = np.ascontiguousarray(points, dtype=np.float64)
     return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[0][:, 0]
-
-
-def by_column(points: np.ndarray) -> list[np.ndarray]:
-    """Each coordinate of ``points`` as a contiguous array.
-
-    The Lloyd loop gathers and measures scattered subsets of points; numpy does
-    that several times faster one coordinate at a time than row by row.
-    """
-    return [np.ascontiguousarray(points[:, d]) for d in range(points.shape[1])]
-
-
-def distance_to(
-    columns: list[np.ndarray], index: np.ndarray | None, centers: np.ndarray, labels: np.ndarray
-) -> np.ndarray:
-    """Distance from each point ``index`` (all when None) to ``centers[labels]``, pairwise."""
-    total = np.zeros(len(labels))
-    for d, column in enumerate(columns):
-        gap = column[index] if index is not None else column.copy()
-        gap -= centers[:, d][labels]
-        gap *= gap
-        total += gap
-    return np.sqrt(total, out=total)
 
 
 def cluster_sums(
@@ -88,30 +69,47 @@ class Bounds:
     second: np.ndarray
     near: np.ndarray
     lower: np.ndarray
+    #: How far centre j moved since the bounds were last settled (None: not at all): the
+    #: last Lloyd step's move is left for the next settle to loosen the bounds by, so a
+    #: run's final step needs no settle of its own (its labels would only be looked at again).
+    pending: np.ndarray | None = None
 
     def moved(self, shift: np.ndarray) -> None:
-        """Keep the bounds valid after centre j moved by shift[j].
+        """Keep the bounds valid after centre j moved by shift[j] (and by any pending move).
 
         A centre moves at most its own shift nearer or farther; the centres
         other than the label and the runner-up, at most the largest shift.
         """
+        shift = self.take_pending(shift)
         self.upper += shift[self.labels]
         self.near -= shift[self.second]
         self.lower -= shift.max()
 
-    def inherited(self, parent: np.ndarray, offset: np.ndarray) -> Bounds:
-        """Bounds for finer points, point i lying ``offset[i]`` from coarse point ``parent[i]``.
+    def take_pending(self, shift: np.ndarray) -> np.ndarray:
+        """``shift``, a move of the centres, plus any pending one before it: the move the
+        caller now loosens the bounds by; none is pending after."""
+        pending, self.pending = self.pending, None
+        return shift if pending is None else pending + shift
 
-        The triangle inequality carries the coarse bounds over, so moving to a
-        finer grid needs no fresh look-up for points well inside their cluster.
+    def inherited(self, points: np.ndarray, coarse: np.ndarray, parent: np.ndarray) -> Bounds:
+        """Bounds for finer ``points``, point i lying some offset from ``coarse[parent[i]]``.
+
+        The triangle inequality carries the coarse bounds over (the offset added to the
+        upper bound, taken off the lower ones), so moving to a finer grid needs no fresh
+        look-up for points well inside their cluster. A pending move stays pending.
         """
-        return Bounds(
-            self.labels[parent],
-            self.upper[parent] + offset,
-            self.second[parent],
-            self.near[parent] - offset,
-            self.lower[parent] - offset,
+        n = len(points)
+        into = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
+        _sums._compile()
+        _sums._inherit(
+            np.ascontiguousarray(points, dtype=np.float64),
+            np.ascontiguousarray(coarse, dtype=np.float64),
+            np.ascontiguousarray(parent, dtype=np.intp),
+            *_arrays(self),
+            _arrays(into),
         )
+        into.pending = self.pending
+        return into
 
     def found(self, index: np.ndarray, distances: np.ndarray, nearest: np.ndarray) -> None:
         """Exact bounds for the points ``index`` from a look-up of their nearest centres."""
@@ -138,6 +136,7 @@ def settle(
     centers: np.ndarray,
     bounds: Bounds | None,
     settings: QuantizerSettings,
+    spread: np.ndarray | None = None,
 ) -> tuple[Bounds, np.ndarray]:
     """Make every label the nearest centre, searching only points whose bounds overlap.
 
@@ -148,9 +147,9 @@ def settle(
     rows = np.ascontiguousarray(points, dtype=np.float64)
     if bounds is None:
         return _found(rows, centers, settings), np.arange(len(rows))
-    still = np.zeros(len(centers))
+    shift = bounds.take_pending(np.zeros(len(centers)))
     scratch = Scratch(len(rows), len(centers), rows.shape[1])
-    changed = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, still, scratch)
+    changed = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch, spread)
     return bounds, changed
 
 
@@ -166,7 +165,9 @@ def lloyd(
 
     Only points whose bounds overlap after the centres move are looked up again
     (exactly, over all centres), so nearly converged steps touch few points.
-    ``bounds`` carried over from a coarser stage spare the first full look-up.
+    ``bounds`` carried over from a coarser stage spare the first full look-up. The
+    returned bounds are those of the centres before the last step's move, which they
+    hold as pending (:attr:`Bounds.pending`); :func:`settle` applies it.
     A centre that loses all its points stays where it was. Each step is three compiled
     passes (:mod:`kmzcodec._kernels`): the centres moved, the points settled (the bounds
     loosened by the moves on the way), the cluster sums updated by the points that changed
@@ -186,13 +187,14 @@ def lloyd(
     if bounds is None:
         bounds = _found(rows, centers, settings)
     else:
-        settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
+        still = bounds.take_pending(shift)  # a new array when a move was pending
+        settle_points(rows, centers, _arrays(bounds), settings.threaded_points, still, scratch)
     mass, sums = cluster_sums(rows, weights, bounds.labels, k)
-    for _ in range(steps):
+    for step in range(steps):
         largest = _sums._move_centres(centers, mass, sums, moved, shift)
         centers, moved = moved, centers
-        if largest <= settings.shift_tolerance:
-            bounds.moved(shift)
+        if largest <= settings.shift_tolerance or step == steps - 1:
+            bounds.pending = shift  # the last move: settled by whoever uses the bounds next
             break
         moving = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
         if moving.size:

@@ -148,7 +148,8 @@ def _assign(
     """The uint8 palette (centres rounded, duplicates merged) and each point's nearest entry.
 
     With bounds from the k-means, rounding is one more small move of the
-    centres: only points near a boundary are looked up again.
+    centres (after the k-means' last, pending one): only points near a boundary are
+    looked up again.
     """
     palette, which = np.unique(_from_space(centers, space, channels), axis=0, return_inverse=True)
     entries = _to_space(palette, space)
@@ -157,10 +158,15 @@ def _assign(
     if bounds is None:
         return palette, nearest(points, entries, settings)
     which = which.reshape(-1)
-    shift = np.sqrt(((entries[which] - centers) ** 2).sum(axis=1))
-    bounds.moved(shift)
+    shift = bounds.take_pending(np.sqrt(((entries[which] - centers) ** 2).sum(axis=1)))
+    bounds.upper += shift[bounds.labels]
+    bounds.near -= shift[bounds.second]
     bounds.labels, bounds.second = which[bounds.labels], which[bounds.second]
-    return palette, settle(points, entries, bounds, settings)[0].labels
+    # Any other entry is the rounding of centres other than the label and the runner-up,
+    # so at most the largest of their moves nearer: the settle loosens ``lower`` by that.
+    spread = np.zeros(len(palette))
+    np.maximum.at(spread, which, shift)
+    return palette, settle(points, entries, bounds, settings, spread)[0].labels
 
 
 class Quantizer:
