@@ -77,6 +77,17 @@ class Centres:
 
     def __init__(self, centers: np.ndarray) -> None:
         self.columns = np.ascontiguousarray(np.asarray(centers, dtype=np.float64).T)
+        self._walk: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _walk_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The centres as rows, each one's others nearest first and their distances: made at
+        the first walk and kept (at K = 256 they cost more than walking 10,000 points)."""
+        if self._walk is None:
+            rows = np.ascontiguousarray(self.columns.T)
+            apart = np.sqrt(((rows[:, None, :] - rows[None, :, :]) ** 2).sum(axis=2))
+            neighbours = np.argsort(apart, axis=1, kind="stable")[:, 1:]
+            self._walk = rows, neighbours, np.take_along_axis(apart, neighbours, axis=1)
+        return self._walk
 
     def nearest(
         self, points: np.ndarray, index: np.ndarray | None, depth: int, chunk: int = 1 << 62
@@ -93,11 +104,7 @@ class Centres:
         index = index.astype(np.intp, copy=False)
         _compile()
         if walk:
-            rows = np.ascontiguousarray(self.columns.T)
-            apart = np.sqrt(((rows[:, None, :] - rows[None, :, :]) ** 2).sum(axis=2))
-            neighbours = np.argsort(apart, axis=1, kind="stable")[:, 1:]
-            gaps = np.take_along_axis(apart, neighbours, axis=1)
-
+            rows, neighbours, gaps = self._walk_tables()
             _walk._compile()
 
             def search(start: int, stop: int) -> None:

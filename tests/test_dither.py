@@ -149,7 +149,7 @@ def reference_nearest(
     return best, float(d2[best])
 
 
-@pytest.mark.parametrize("colors", [2, 3, 7, 16, 64, 256])
+@pytest.mark.parametrize("colors", [1, 2, 3, 5, 7, 16, 64, 256])
 def test_the_search_is_brute_force_with_its_tie_rule(colors: int) -> None:
     """The kernel's nearest-entry search (diffusion._nearest) against brute force, on random
     palettes: real-valued, on a coarse lattice with targets on lattice points and midpoints (exact
