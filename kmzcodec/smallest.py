@@ -51,9 +51,10 @@ compressed in full: a filtered way that wins on the sample but loses on the whol
 (camera.png at K = 16: 5 % larger in full) never displaces the unfiltered choice.
 
 An lzma way compressed in full is written as :data:`MAX_BLOCKS` independent blocks of whole
-rows when its stream, estimated from its size on the sample, is large
-(:func:`block_cuts`): decoders may decode the blocks at once (kmzcodec.xzblocks), for a
-little size. The winner is the smallest of the streams so written.
+rows when its stream, estimated from its size on the sample, is large enough
+(:data:`BLOCKED_BYTES`, :func:`block_cuts`; below :data:`CHECKED_BYTES` only if the cut
+costs at most :data:`MAX_CUT_COST`): decoders may decode the blocks at once
+(kmzcodec.xzblocks), for a little size. The winner is the smallest of the streams so written.
 """
 
 from __future__ import annotations
@@ -74,13 +75,18 @@ FULL_MARGIN = 0.02
 #: on the sample if it is this close to the best.
 FULL_COUNT = 3
 FAMILY_MARGIN = 0.10
-#: An lzma stream is written as several blocks, which decoders may decode at once on several
-#: cores (spec 7.3; kmzcodec.xzblocks), when it is large enough for its decode time to matter
-#: and for the cost of a cut (each block learns its statistics afresh: 1.5-5 KB on 4 MP
-#: photographs, 0.1-0.7 % of the stream in two blocks) to stay small: one block per
-#: BLOCK_BYTES of the stream's size estimated from the sample, at most MAX_BLOCKS (two
-#: blocks halve the decode time on two cores; more cost more and gain nothing there).
-BLOCK_BYTES = 256 << 10
+#: An lzma stream is written as MAX_BLOCKS blocks, which decoders may decode at once on
+#: several cores (spec 7.3; kmzcodec.xzblocks), when its size estimated from the sample is
+#: BLOCKED_BYTES or more: liblzma decodes some 20 MB/s of compressed indices, 3-5x slower
+#: than PNG-8's inflate, so from about 0.25 MP photographs at K = 256 up, the stream is what
+#: decoding waits for. A cut costs size, each block learning its statistics afresh: 0.1-1 %
+#: of the stream on 4 MP photographs, 0.5-1.3 % on 0.25-2 MP ones, 2-40 % on flat graphics
+#: (whose streams are small). So below CHECKED_BYTES the stream is also made in one block,
+#: and the cut is kept only if it costs at most MAX_CUT_COST. Two blocks halve the decode
+#: time on two cores; more cost more and gain nothing there.
+BLOCKED_BYTES = 128 << 10
+CHECKED_BYTES = 512 << 10
+MAX_CUT_COST = 0.015
 MAX_BLOCKS = 2
 #: Strips of rows whose deflated sizes place the cuts (block_cuts) ...
 COST_STRIPS = 64
@@ -144,12 +150,12 @@ def block_cuts(rows: bytes | memoryview, height: int, estimate: int) -> list[int
     """Where an lzma stream of ``rows`` (``height`` rows, packed) is cut into blocks: offsets
     in the rows, from 0 to their length, at row boundaries; for a stream ``estimate`` bytes long.
 
-    One block per BLOCK_BYTES of the estimate, at most MAX_BLOCKS. A block's decode time
+    MAX_BLOCKS blocks if the estimate is at least BLOCKED_BYTES, else one. A block's decode time
     follows its compressed size more than its row count (a sky decodes faster than foliage),
     so the cuts share out a cost per strip of rows (COST_STRIPS of them): the size of a fast
     deflate of the strip plus RAW_COST times its length.
     """
-    count = max(1, min(MAX_BLOCKS, estimate // BLOCK_BYTES, height))
+    count = min(MAX_BLOCKS, height) if estimate >= BLOCKED_BYTES else 1
     row_length = len(rows) // height
     if count == 1:
         return [0, len(rows)]
@@ -365,6 +371,10 @@ def store(
         rows = way.rows(indices)
         cuts = block_cuts(rows, indices.shape[0], estimate) if way.compression is Compression.LZMA else None
         stored = compress(rows, way.candidate, cuts)
+        if cuts is not None and len(cuts) > 2 and estimate < CHECKED_BYTES:
+            whole = compress(rows, way.candidate)
+            if len(stored) > len(whole) * (1 + MAX_CUT_COST):
+                stored = whole
         return Stored(way.bits, way.candidate, stored, way.order, way.filter)
 
     numbers = sorted(chosen)  # tie-break order

@@ -68,7 +68,13 @@ def compress(raw: bytes | memoryview, cuts: list[int], filters: list[dict[str, i
 
 def _decode_one(stored: memoryview, block: Block) -> bytes | None:
     """One block, as a single-block stream of its own; None unless it decodes exactly."""
-    wrapped = b"".join((stored[:12], stored[block.start : block.end], _tail([block[1:3]], stored[6:8])))
+    wrapped = b"".join(
+        (
+            stored[:12],
+            stored[block.start : block.end],
+            _tail([(block.unpadded, block.uncompressed)], stored[6:8]),
+        )
+    )
     engine = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=xzscan.LZMA_MEMLIMIT)
     try:
         out = engine.decompress(wrapped, block.uncompressed + 1)

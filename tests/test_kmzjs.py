@@ -318,7 +318,8 @@ def test_kmz_js_decodes_lzma_and_smallest_files(page: Any) -> None:
 def test_kmz_js_decodes_smallest_files_of_several_blocks(page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """smallest's multi-block streams (block size made small so that test images reach it),
     unfiltered and sub-filtered: kmz.js gives kmzcodec's pixels."""
-    monkeypatch.setattr(smallest, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(smallest, "BLOCKED_BYTES", 2048)
+    monkeypatch.setattr(smallest, "MAX_CUT_COST", 1.0)
     files = []
     for seed, (width, height, colors, kind) in enumerate(
         [(420, 400, 256, PaletteKind.RGB), (500, 300, 16, PaletteKind.RGBA)]

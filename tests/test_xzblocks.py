@@ -74,7 +74,11 @@ def _three_blocks(rows: bytes, row_length: int, check: int = lzma.CHECK_NONE) ->
     ]
     blocks = [xzscan.check(stream)[0] for stream in streams]
     body = b"".join(stream[block.start : block.end] for stream, block in zip(streams, blocks, strict=True))
-    return streams[0][:12] + body + xzblocks._tail([block[1:3] for block in blocks], streams[0][6:8])
+    return (
+        streams[0][:12]
+        + body
+        + xzblocks._tail([(block.unpadded, block.uncompressed) for block in blocks], streams[0][6:8])
+    )
 
 
 @pytest.fixture
@@ -170,14 +174,14 @@ def test_no_threads_for_one_block_one_cpu_or_large_dictionaries() -> None:
 
 def test_block_cuts_follow_the_rule() -> None:
     rows = bytes(np.random.default_rng(3).integers(0, 256, 100 * 64, dtype=np.uint8))
-    assert smallest.block_cuts(rows, 100, 2 * smallest.BLOCK_BYTES - 1) == [0, len(rows)]
-    assert smallest.block_cuts(rows, 1, 10 * smallest.BLOCK_BYTES) == [0, len(rows)]
-    cuts = smallest.block_cuts(rows, 100, 10 * smallest.BLOCK_BYTES)
+    assert smallest.block_cuts(rows, 100, smallest.BLOCKED_BYTES - 1) == [0, len(rows)]
+    assert smallest.block_cuts(rows, 1, smallest.BLOCKED_BYTES) == [0, len(rows)]
+    cuts = smallest.block_cuts(rows, 100, smallest.BLOCKED_BYTES)
     assert len(cuts) == smallest.MAX_BLOCKS + 1 and cuts[0] == 0 and cuts[-1] == len(rows)
     assert all(cut % 64 == 0 for cut in cuts) and cuts == sorted(set(cuts))
     # Incompressible rows at the bottom, zeros above: the cut moves down to share out the work.
     skewed = bytes(64 * 75) + rows[: 64 * 25]
-    assert smallest.block_cuts(skewed, 100, 10 * smallest.BLOCK_BYTES)[1] >= 75 * 64
+    assert smallest.block_cuts(skewed, 100, smallest.BLOCKED_BYTES)[1] >= 75 * 64
 
 
 def test_smallest_writes_several_blocks_when_the_stream_is_large(
@@ -185,7 +189,8 @@ def test_smallest_writes_several_blocks_when_the_stream_is_large(
 ) -> None:
     """With the block size made small, a K = 256 image larger than the trial sample is written
     as MAX_BLOCKS blocks; every reader decodes it; the same input gives the same bytes."""
-    monkeypatch.setattr(smallest, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(smallest, "BLOCKED_BYTES", 4096)
+    monkeypatch.setattr(smallest, "MAX_CUT_COST", 1.0)
     indices = _indices(400, 420, 256, 4)
     assert indices.size > container.TRIAL_PIXELS
     palette = np.random.default_rng(5).integers(0, 256, (256, 3), dtype=np.uint8)
@@ -203,6 +208,22 @@ def test_smallest_writes_several_blocks_when_the_stream_is_large(
     outcome = reference.read(data, None)
     assert outcome.valid and outcome.pixels is not None and np.array_equal(outcome.pixels, expected)
     assert container.write(palette, indices, compression="smallest", method=Method.KMEANS) == data
+
+
+def test_smallest_keeps_one_block_where_a_cut_costs_too_much(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream below CHECKED_BYTES is cut only if the cut costs at most MAX_CUT_COST: with no
+    cost allowed (every cut costs something), one block; with any allowed, two."""
+    monkeypatch.setattr(smallest, "BLOCKED_BYTES", 1024)
+    indices = _indices(400, 420, 256, 4)
+    palette = np.random.default_rng(5).integers(0, 256, (256, 3), dtype=np.uint8)
+    counts = []
+    for cost in (0.0, 1.0):
+        monkeypatch.setattr(smallest, "MAX_CUT_COST", cost)
+        data = container.write(palette, indices, compression="smallest")
+        counts.append(len(xzscan.check(_stored(data))))
+    assert counts == [1, smallest.MAX_BLOCKS]
 
 
 def test_filtered_rows_in_several_blocks(plain: bytes, two_cpus: None) -> None:
