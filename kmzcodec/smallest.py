@@ -78,13 +78,13 @@ FAMILY_MARGIN = 0.10
 #: An lzma stream is written as MAX_BLOCKS blocks, which decoders may decode at once on
 #: several cores (spec 7.3; kmzcodec.xzblocks), when its size estimated from the sample is
 #: BLOCKED_BYTES or more: liblzma decodes some 20 MB/s of compressed indices, 3-5x slower
-#: than PNG-8's inflate, so from about 0.25 MP photographs at K = 256 up, the stream is what
-#: decoding waits for. A cut costs size, each block learning its statistics afresh: 0.1-1 %
+#: than PNG-8's inflate, so the stream is what decoding waits for (64 KiB: about 4 ms, where
+#: starting a thread costs under 0.2 ms). A cut costs size, each block learning its statistics afresh: 0.1-1 %
 #: of the stream on 4 MP photographs, 0.5-1.3 % on 0.25-2 MP ones, 2-40 % on flat graphics
 #: (whose streams are small). So below CHECKED_BYTES the stream is also made in one block,
 #: and the cut is kept only if it costs at most MAX_CUT_COST. Two blocks halve the decode
 #: time on two cores; more cost more and gain nothing there.
-BLOCKED_BYTES = 128 << 10
+BLOCKED_BYTES = 64 << 10
 CHECKED_BYTES = 512 << 10
 MAX_CUT_COST = 0.015
 MAX_BLOCKS = 2

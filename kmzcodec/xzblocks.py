@@ -13,7 +13,9 @@ whole stream (header, sizes against the index, integrity check).
 
 The reasons a decoder gives (spec 7.4) come from decoding the whole stream in order;
 so when any block is not exactly right here, :func:`decompress` returns None and the
-caller decodes the stream in order, which finds the first fault and its reason.
+caller decodes the stream in order, which finds the first fault and its reason. A stream of
+many blocks is decoded as a few runs of consecutive blocks, one per thread, so that its
+cost stays that of a few liblzma calls.
 """
 
 from __future__ import annotations
@@ -66,23 +68,30 @@ def compress(raw: bytes | memoryview, cuts: list[int], filters: list[dict[str, i
     return head + b"".join(blocks) + _tail(records, head[6:8])
 
 
-def _decode_one(stored: memoryview, block: Block) -> bytes | None:
-    """One block, as a single-block stream of its own; None unless it decodes exactly."""
-    wrapped = b"".join(
-        (
-            stored[:12],
-            stored[block.start : block.end],
-            _tail([(block.unpadded, block.uncompressed)], stored[6:8]),
-        )
-    )
+def _decode_run(stored: memoryview, run: list[Block]) -> bytes | None:
+    """A run of consecutive blocks, as a stream of its own; None unless it decodes exactly."""
+    records = [(block.unpadded, block.uncompressed) for block in run]
+    wrapped = b"".join((stored[:12], stored[run[0].start : run[-1].end], _tail(records, stored[6:8])))
+    expected = sum(block.uncompressed for block in run)
     engine = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=xzscan.LZMA_MEMLIMIT)
     try:
-        out = engine.decompress(wrapped, block.uncompressed + 1)
+        out = engine.decompress(wrapped, expected + 1)
     except lzma.LZMAError:
         return None
-    if not engine.eof or engine.unused_data or len(out) != block.uncompressed:
+    if not engine.eof or engine.unused_data or len(out) != expected:
         return None
     return out
+
+
+def runs(blocks: list[Block], count: int) -> list[list[Block]]:
+    """``blocks`` in ``count`` runs of consecutive blocks of about the same stored size (one
+    liblzma call and one thread each, however many blocks a stream has)."""
+    total = blocks[-1].end - blocks[0].start
+    grouped: list[list[Block]] = [[] for _ in range(count)]
+    for block in blocks:
+        middle = (block.start + block.end) // 2 - blocks[0].start
+        grouped[min(count - 1, middle * count // total)].append(block)
+    return [run for run in grouped if run]
 
 
 def workers(blocks: list[Block], expected: int) -> int:
@@ -98,14 +107,17 @@ def workers(blocks: list[Block], expected: int) -> int:
 
 
 def decompress(stored: bytes | memoryview, blocks: list[Block], expected: int) -> bytes | None:
-    """The stream's ``expected`` bytes, its blocks decoded on threads; None when that is not
-    worth doing (:func:`workers`) or any block is not exactly right."""
+    """The stream's ``expected`` bytes, runs of its blocks decoded on threads; None when that
+    is not worth doing (:func:`workers`) or any block is not exactly right."""
     count = workers(blocks, expected)
     if count < 2:
         return None
     view = memoryview(stored).cast("B")
-    with ThreadPoolExecutor(count) as pool:
-        parts = list(pool.map(lambda block: _decode_one(view, block), blocks))
+    work = runs(blocks, count)
+    if len(work) < 2:  # one block holds nearly all the stream: nothing to share out
+        return None
+    with ThreadPoolExecutor(len(work)) as pool:
+        parts = list(pool.map(lambda run: _decode_run(view, run), work))
     if any(part is None for part in parts):
         return None
     return b"".join(parts)  # type: ignore[arg-type]

@@ -51,15 +51,15 @@ def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the blocks decoded on their own (the threaded path)."""
+    """Counts the blocks decoded in runs of their own (the threaded path)."""
     calls: list[int] = []
-    original = xzblocks._decode_one
+    original = xzblocks._decode_run
 
-    def decode_one(stored: Any, block: xzscan.Block) -> bytes | None:
-        calls.append(block.start)
-        return original(stored, block)
+    def decode_run(stored: Any, run: list[xzscan.Block]) -> bytes | None:
+        calls.extend(block.start for block in run)
+        return original(stored, run)
 
-    monkeypatch.setattr(xzblocks, "_decode_one", decode_one)
+    monkeypatch.setattr(xzblocks, "_decode_run", decode_run)
     return calls
 
 
@@ -99,7 +99,7 @@ def test_compress_writes_one_block_per_piece_and_every_reader_decodes_it(
     data = _restored(plain, stream)
     expected = np.asarray(kmzcodec.decode(plain))
     assert np.array_equal(np.asarray(kmzcodec.decode(data)), expected)
-    assert len(counted) == 3  # the blocks were decoded on their own
+    assert len(counted) == 3  # the blocks were decoded on threads
     outcome = reference.read(data, None)
     assert outcome.valid
     assert outcome.pixels is not None
@@ -170,6 +170,23 @@ def test_no_threads_for_one_block_one_cpu_or_large_dictionaries() -> None:
     assert xzblocks.workers(big, 2000) == 1
     with threads.cpu_share(many):
         assert xzblocks.workers(blocks, 2000) == 1
+
+
+def test_many_blocks_are_decoded_in_a_few_runs(plain: bytes, two_cpus: None, counted: list[int]) -> None:
+    """A stream of 120 blocks (one per row) is decoded as two runs of consecutive blocks."""
+    rows = _stored(plain)
+    stream = xzblocks.compress(
+        rows, list(range(0, len(rows) + 1, 300)), [{"id": lzma.FILTER_LZMA2, "preset": 0}]
+    )
+    blocks = xzscan.check(stream)
+    assert len(blocks) == 120
+    work = xzblocks.runs(blocks, 2)
+    assert [block for run in work for block in run] == blocks and len(work) == 2
+    assert abs(len(work[0]) - len(work[1])) <= 2
+    assert np.array_equal(
+        np.asarray(kmzcodec.decode(_restored(plain, stream))), np.asarray(kmzcodec.decode(plain))
+    )
+    assert len(counted) == 120
 
 
 def test_block_cuts_follow_the_rule() -> None:
