@@ -81,8 +81,8 @@ FAMILY_MARGIN = 0.10
 #: than PNG-8's inflate, so the stream is what decoding waits for (64 KiB: about 4 ms, where
 #: starting a thread costs under 0.2 ms). A cut costs size, each block learning its statistics afresh: 0.1-1 %
 #: of the stream on 4 MP photographs, 0.5-1.3 % on 0.25-2 MP ones, 2-40 % on flat graphics
-#: (whose streams are small). So below CHECKED_BYTES the stream is also made in one block,
-#: and the cut is kept only if it costs at most MAX_CUT_COST. Two blocks halve the decode
+#: (whose streams are small). So below CHECKED_BYTES the ways are compared in one block,
+#: and the winner is cut only if that costs at most MAX_CUT_COST. Two blocks halve the decode
 #: time on two cores; more cost more and gain nothing there.
 BLOCKED_BYTES = 64 << 10
 CHECKED_BYTES = 512 << 10
@@ -365,21 +365,34 @@ def store(
     # wins on the sample and loses on the whole image never displaces the unfiltered choice.
     chosen = _promising(trial, unfiltered) | _promising(trial, list(range(len(trial))))
 
+    def estimate(number: int) -> int:
+        """The way's stream size in full, estimated from the sample."""
+        return len(trial[number].stored) * indices.size // sample.size
+
     def full(number: int) -> Stored:
         way = trial[number]
-        estimate = len(way.stored) * indices.size // sample.size
         rows = way.rows(indices)
-        cuts = block_cuts(rows, indices.shape[0], estimate) if way.compression is Compression.LZMA else None
-        stored = compress(rows, way.candidate, cuts)
-        if cuts is not None and len(cuts) > 2 and estimate < CHECKED_BYTES:
-            whole = compress(rows, way.candidate)
-            if len(stored) > len(whole) * (1 + MAX_CUT_COST):
-                stored = whole
-        return Stored(way.bits, way.candidate, stored, way.order, way.filter)
+        cuts = None
+        if way.compression is Compression.LZMA and estimate(number) >= CHECKED_BYTES:
+            cuts = block_cuts(rows, indices.shape[0], estimate(number))  # cut whatever it costs
+        return Stored(way.bits, way.candidate, compress(rows, way.candidate, cuts), way.order, way.filter)
 
     numbers = sorted(chosen)  # tie-break order
     workers = min(len(numbers), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            return _smallest(list(pool.map(full, numbers)))
-    return _smallest([full(number) for number in numbers])
+            made = list(pool.map(full, numbers))
+    else:
+        made = [full(number) for number in numbers]
+    place = min(range(len(made)), key=lambda at: (len(made[at].stored), at))  # as _smallest
+    best, number = made[place], numbers[place]
+    # Below CHECKED_BYTES the ways were compared in one block; the winner is cut if that costs
+    # at most MAX_CUT_COST (one more compression, of the winner only).
+    if best.compression is Compression.LZMA and BLOCKED_BYTES <= estimate(number) < CHECKED_BYTES:
+        rows = best.rows(indices)
+        cuts = block_cuts(rows, indices.shape[0], estimate(number))
+        if len(cuts) > 2:
+            blocked = compress(rows, best.candidate, cuts)
+            if len(blocked) <= len(best.stored) * (1 + MAX_CUT_COST):
+                return Stored(best.bits, best.candidate, blocked, best.order, best.filter)
+    return best

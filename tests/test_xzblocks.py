@@ -231,7 +231,7 @@ def test_smallest_keeps_one_block_where_a_cut_costs_too_much(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A stream below CHECKED_BYTES is cut only if the cut costs at most MAX_CUT_COST: with no
-    cost allowed (every cut costs something), one block; with any allowed, two."""
+    cost allowed (every cut costs something), one block; with any allowed, two. Above it, two."""
     monkeypatch.setattr(smallest, "BLOCKED_BYTES", 1024)
     indices = _indices(400, 420, 256, 4)
     palette = np.random.default_rng(5).integers(0, 256, (256, 3), dtype=np.uint8)
@@ -241,6 +241,11 @@ def test_smallest_keeps_one_block_where_a_cut_costs_too_much(
         data = container.write(palette, indices, compression="smallest")
         counts.append(len(xzscan.check(_stored(data))))
     assert counts == [1, smallest.MAX_BLOCKS]
+    # From CHECKED_BYTES up, the stream is cut whatever the cut costs.
+    monkeypatch.setattr(smallest, "MAX_CUT_COST", 0.0)
+    monkeypatch.setattr(smallest, "CHECKED_BYTES", 1024)
+    data = container.write(palette, indices, compression="smallest")
+    assert len(xzscan.check(_stored(data))) == smallest.MAX_BLOCKS
 
 
 def test_filtered_rows_in_several_blocks(plain: bytes, two_cpus: None) -> None:
