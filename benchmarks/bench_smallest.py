@@ -24,7 +24,9 @@ Prints one row per (image, K): bytes of each and each .kmz against WebP; then, p
 and kind, the geometric means of X / WebP and the goals of issue 12 (smallest <= 0.95x
 WebP lossless on both kinds at K = 256; default <= PNG-8); and decode time of the
 smallest file (kmzcodec.decode + load) against PNG-8's (Image.open + load), median of
-``--repeat`` runs, the goal being <= 2x.
+``--repeat`` runs, the goal being <= 2x; and the same decode on one thread (kmzcodec's
+CPU budget set to 1: an lzma stream of several blocks, which smallest writes for large
+streams, is then decoded in order), to show what the threads bring.
 
 Run from the repository root, under the shared benchmark lock:
     flock /tmp/kmz-bench.lock .venv/bin/python benchmarks/bench_smallest.py
@@ -49,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _corpus  # noqa: E402
 
 import kmzcodec  # noqa: E402
-from kmzcodec import container  # noqa: E402
+from kmzcodec import container, threads, xzscan  # noqa: E402
 from kmzcodec.encoder import encode_details  # noqa: E402
-from kmzcodec.format import Method  # noqa: E402
+from kmzcodec.format import Compression, Method  # noqa: E402
 
 SMALLEST_GOAL = 0.95  # x WebP lossless, geometric mean per kind, K = 256
 DECODE_GOAL = 2.0  # x PNG-8's decode time
@@ -226,6 +228,7 @@ class Case:
     decode_kmz: float
     decode_png: float
     filtered: bool = False  # smallest stored the rows through a row filter (spec 6.5)
+    decode_kmz_one: float = 0.0  # the same decode with one thread (kmzcodec.threads budget 1)
 
 
 def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int) -> Case:
@@ -256,6 +259,10 @@ def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int)
     header = container.parse_header(kmz["smallest"])
     decode_kmz = _median_time(lambda: kmzcodec.decode(kmz["smallest"]).load(), repeat)
     decode_png = _median_time(lambda: Image.open(io.BytesIO(png)).load(), repeat)
+    with threads.cpu_share(threads.available_cpus()):  # one CPU: blocks decoded in order
+        decode_kmz_one = _median_time(lambda: kmzcodec.decode(kmz["smallest"]).load(), repeat)
+    stored = kmz["smallest"][header.data_offset : header.file_length - 4]
+    blocks = len(xzscan.check(stored)) if header.compression is Compression.LZMA else 1
     return Case(
         kind,
         label,
@@ -265,11 +272,13 @@ def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int)
         len(webp),
         {setting: len(data) for setting, data in kmz.items()},
         f"{header.compression.label}/{header.bits_per_index}b"
-        + (f"/{header.filter.label}" if header.filter else ""),
+        + (f"/{header.filter.label}" if header.filter else "")
+        + (f"/{blocks} blocks" if blocks > 1 else ""),
         seconds,
         decode_kmz,
         decode_png,
         bool(header.filter),
+        decode_kmz_one,
     )
 
 
@@ -280,19 +289,25 @@ def geomean(values: list[float]) -> float:
 def report(cases: list[Case]) -> None:
     print(
         "\n| kind | image | K | MP | WebP B | PNG-8/WebP | default/WebP | lzma/WebP | smallest/WebP "
-        "| smallest is | smallest s | decode/PNG-8 |"
+        "| smallest is | smallest s | decode/PNG-8 | 1 thread |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for case in cases:
         ratios = " | ".join(f"{case.kmz[s] / case.webp:.3f}" for s in KMZ_SETTINGS)
         print(
             f"| {case.kind} | {case.label} | {case.colors} | {case.pixels / 1e6:.2f} | {case.webp:,} "
             f"| {case.png / case.webp:.3f} | {ratios} | {case.smallest_method} | {case.smallest_seconds:.2f} "
-            f"| {case.decode_kmz / case.decode_png:.2f} |"
+            f"| {case.decode_kmz / case.decode_png:.2f} | {case.decode_kmz_one / case.decode_png:.2f} |"
         )
-    print("\nGeometric means, X / WebP lossless (min-max of smallest/WebP); decode = smallest / PNG-8:\n")
-    print("| K | kind | n | PNG-8 | default | lzma | smallest | smallest range | default/PNG-8 | decode |")
-    print("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    print(
+        "\nGeometric means, X / WebP lossless (min-max of smallest/WebP); decode = smallest / PNG-8"
+        f" ({threads.available_cpus()} CPUs; 1 thread: the same decode on one):\n"
+    )
+    print(
+        "| K | kind | n | PNG-8 | default | lzma | smallest | smallest range | default/PNG-8 "
+        "| decode | 1 thread |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for colors in sorted({case.colors for case in cases}, reverse=True):
         for kind in ("photo", "graphic", "all"):
             group = [c for c in cases if c.colors == colors and kind in ("all", c.kind)]
@@ -305,7 +320,8 @@ def report(cases: list[Case]) -> None:
                 + " | ".join(f"{m:.3f}" for m in means)
                 + f" | {min(least):.3f}-{max(least):.3f}"
                 + f" | {geomean([c.kmz['default'] / c.png for c in group]):.3f}"
-                + f" | {geomean([c.decode_kmz / c.decode_png for c in group]):.2f} |"
+                + f" | {geomean([c.decode_kmz / c.decode_png for c in group]):.2f}"
+                + f" | {geomean([c.decode_kmz_one / c.decode_png for c in group]):.2f} |"
             )
     filtered = [c for c in cases if c.filtered]
     print(f"\nFiltered winners: {len(filtered)} of {len(cases)}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitpack, deflate, options, rowfilter, smallest, xzscan
+from . import bitpack, deflate, options, rowfilter, smallest, xzblocks, xzscan
 from .errors import KmzError
 from .format import (
     DEFAULT_MAX_PIXELS,
@@ -37,10 +37,7 @@ from .format import (
 )
 
 DEFAULT_LZMA_PRESET = 6
-#: liblzma's memory limit for decoding: a backstop only, since xzscan refuses
-#: dictionaries over 64 MiB before decoding (spec 7.3). A 64 MiB dictionary needs
-#: about 64 MiB + 30 KiB, so every stream the spec says to accept passes it.
-LZMA_MEMLIMIT = 96 << 20
+LZMA_MEMLIMIT = xzscan.LZMA_MEMLIMIT
 
 
 @dataclass(frozen=True)
@@ -214,11 +211,16 @@ def decompress(header: Header, stored: bytes | memoryview, *, partial: bool = Fa
         engine = zlib.decompressobj()
     else:
         try:
-            _check_xz(stored, partial)
+            blocks = _check_xz(stored, partial)
         except KmzError:
             if not partial:
                 raise
             return bytes(expected)
+        # Several blocks: decoded at once on threads; any fault, and the stream is decoded
+        # in order below, which gives the reason (xzblocks).
+        rows = xzblocks.decompress(stored, blocks, expected)
+        if rows is not None:
+            return rows
         engine = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=LZMA_MEMLIMIT)
     try:
         raw = engine.decompress(stored, expected + 1)
@@ -241,17 +243,18 @@ def decompress(header: Header, stored: bytes | memoryview, *, partial: bool = Fa
     return raw
 
 
-def _check_xz(stored: bytes | memoryview, partial: bool) -> None:
+def _check_xz(stored: bytes | memoryview, partial: bool) -> list[xzscan.Block]:
     """Spec 7.4 step 0: check ID, one LZMA2 filter per block, dictionary at most 64 MiB.
 
-    A truncated stream (``partial``) has no footer and index to find later blocks
-    by, so only its stream header and first block header are checked.
+    Returns the blocks. A truncated stream (``partial``) has no footer and index to
+    find later blocks by, so only its stream header and first block header are
+    checked, and no block is returned.
     """
     if not partial:
-        xzscan.check(stored)
-        return
+        return xzscan.check(stored)
     xzscan.check_stream_header(stored)
     xzscan.check_block_header(stored, 12, len(stored))
+    return []
 
 
 @dataclass(frozen=True)

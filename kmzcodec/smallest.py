@@ -49,6 +49,12 @@ lzma where the whole image, with its longer matches, ranks them the other way.) 
 rules are applied twice, to the unfiltered ways alone and to all of them, and the union is
 compressed in full: a filtered way that wins on the sample but loses on the whole image
 (camera.png at K = 16: 5 % larger in full) never displaces the unfiltered choice.
+
+An lzma way compressed in full is written as :data:`MAX_BLOCKS` independent blocks of whole
+rows when its stream, estimated from its size on the sample, is large enough
+(:data:`BLOCKED_BYTES`, :func:`block_cuts`; below :data:`CHECKED_BYTES` only if the cut
+costs at most :data:`MAX_CUT_COST`): decoders may decode the blocks at once
+(kmzcodec.xzblocks), for a little size. The winner is the smallest of the streams so written.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitpack, rowfilter, threads
+from . import bitpack, rowfilter, threads, xzblocks
 from .format import Compression, Filter
 
 #: On a sample, candidates this close to the best (relative size) are compressed in full ...
@@ -69,6 +75,24 @@ FULL_MARGIN = 0.02
 #: on the sample if it is this close to the best.
 FULL_COUNT = 3
 FAMILY_MARGIN = 0.10
+#: An lzma stream is written as MAX_BLOCKS blocks, which decoders may decode at once on
+#: several cores (spec 7.3; kmzcodec.xzblocks), when its size estimated from the sample is
+#: BLOCKED_BYTES or more: liblzma decodes some 20 MB/s of compressed indices, 3-5x slower
+#: than PNG-8's inflate, so the stream is what decoding waits for (64 KiB: about 4 ms, where
+#: starting a thread costs under 0.2 ms). A cut costs size, each block learning its statistics afresh: 0.1-1 %
+#: of the stream on 4 MP photographs, 0.5-1.3 % on 0.25-2 MP ones, 2-40 % on flat graphics
+#: (whose streams are small). So below CHECKED_BYTES the ways are compared in one block,
+#: and the winner is cut only if that costs at most MAX_CUT_COST. Two blocks halve the decode
+#: time on two cores; more cost more and gain nothing there.
+BLOCKED_BYTES = 64 << 10
+CHECKED_BYTES = 512 << 10
+MAX_CUT_COST = 0.015
+MAX_BLOCKS = 2
+#: Strips of rows whose deflated sizes place the cuts (block_cuts) ...
+COST_STRIPS = 64
+#: ... and the weight of their raw length: liblzma took about 50 ns per compressed byte and
+#: 5-6 ns per byte of output decoding 4 MP photographs at K = 256 here.
+RAW_COST = 0.11
 #: Palettes of at most this many entries may be reordered (the neighbour table is K x K).
 REORDER_MAX_COLORS = 256
 #: liblzma's smallest and the spec's largest dictionary (spec 7.3).
@@ -122,8 +146,38 @@ RANKED_FILTERS = 2
 FILTERS = (Filter.SUB, Filter.UP, Filter.GRADIENT, Filter.PAETH)
 
 
-def compress(raw: bytes | memoryview, candidate: Candidate) -> bytes | memoryview:
-    """The stored data for ``raw`` (packed rows) made the candidate's way."""
+def block_cuts(rows: bytes | memoryview, height: int, estimate: int) -> list[int]:
+    """Where an lzma stream of ``rows`` (``height`` rows, packed) is cut into blocks: offsets
+    in the rows, from 0 to their length, at row boundaries; for a stream ``estimate`` bytes long.
+
+    MAX_BLOCKS blocks if the estimate is at least BLOCKED_BYTES, else one. A block's decode time
+    follows its compressed size more than its row count (a sky decodes faster than foliage),
+    so the cuts share out a cost per strip of rows (COST_STRIPS of them): the size of a fast
+    deflate of the strip plus RAW_COST times its length.
+    """
+    count = min(MAX_BLOCKS, height) if estimate >= BLOCKED_BYTES else 1
+    row_length = len(rows) // height
+    if count == 1:
+        return [0, len(rows)]
+    view = memoryview(rows).cast("B")
+    strips = min(height, COST_STRIPS)
+    bounds = [height * number // strips for number in range(strips + 1)]
+    strip_rows = [
+        view[top * row_length : bottom * row_length] for top, bottom in zip(bounds, bounds[1:], strict=False)
+    ]
+    costs = np.cumsum([len(compress(strip, RANKING)) + RAW_COST * len(strip) for strip in strip_rows])
+    rows_at = [0]
+    for number in range(1, count):
+        strip = int(np.searchsorted(costs, costs[-1] * number / count))  # the strip where the share ends
+        rows_at.append(max(rows_at[-1] + 1, min(bounds[strip + 1], height - (count - number))))
+    return [row * row_length for row in rows_at] + [len(rows)]
+
+
+def compress(
+    raw: bytes | memoryview, candidate: Candidate, cuts: list[int] | None = None
+) -> bytes | memoryview:
+    """The stored data for ``raw`` (packed rows) made the candidate's way; an lzma stream as one
+    block per piece between ``cuts`` (:func:`block_cuts`; None: one block)."""
     if candidate.engine == "none":
         return raw
     if candidate.engine == "libdeflate":
@@ -136,6 +190,8 @@ def compress(raw: bytes | memoryview, candidate: Candidate) -> bytes | memoryvie
     dictionary = min(MAX_DICTIONARY, max(MIN_DICTIONARY, len(raw)))
     chain = [{"id": lzma.FILTER_LZMA2, "preset": candidate.level, "dict_size": dictionary,
               "lc": lc, "lp": lp, "pb": pb}]  # fmt: skip
+    if cuts is not None and len(cuts) > 2:
+        return xzblocks.compress(raw, cuts, chain)
     return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=chain)
 
 
@@ -309,14 +365,34 @@ def store(
     # wins on the sample and loses on the whole image never displaces the unfiltered choice.
     chosen = _promising(trial, unfiltered) | _promising(trial, list(range(len(trial))))
 
+    def estimate(number: int) -> int:
+        """The way's stream size in full, estimated from the sample."""
+        return len(trial[number].stored) * indices.size // sample.size
+
     def full(number: int) -> Stored:
         way = trial[number]
-        stored = compress(way.rows(indices), way.candidate)
-        return Stored(way.bits, way.candidate, stored, way.order, way.filter)
+        rows = way.rows(indices)
+        cuts = None
+        if way.compression is Compression.LZMA and estimate(number) >= CHECKED_BYTES:
+            cuts = block_cuts(rows, indices.shape[0], estimate(number))  # cut whatever it costs
+        return Stored(way.bits, way.candidate, compress(rows, way.candidate, cuts), way.order, way.filter)
 
     numbers = sorted(chosen)  # tie-break order
     workers = min(len(numbers), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            return _smallest(list(pool.map(full, numbers)))
-    return _smallest([full(number) for number in numbers])
+            made = list(pool.map(full, numbers))
+    else:
+        made = [full(number) for number in numbers]
+    place = min(range(len(made)), key=lambda at: (len(made[at].stored), at))  # as _smallest
+    best, number = made[place], numbers[place]
+    # Below CHECKED_BYTES the ways were compared in one block; the winner is cut if that costs
+    # at most MAX_CUT_COST (one more compression, of the winner only).
+    if best.compression is Compression.LZMA and BLOCKED_BYTES <= estimate(number) < CHECKED_BYTES:
+        rows = best.rows(indices)
+        cuts = block_cuts(rows, indices.shape[0], estimate(number))
+        if len(cuts) > 2:
+            blocked = compress(rows, best.candidate, cuts)
+            if len(blocked) <= len(best.stored) * (1 + MAX_CUT_COST):
+                return Stored(best.bits, best.candidate, blocked, best.order, best.filter)
+    return best

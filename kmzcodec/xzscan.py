@@ -11,6 +11,7 @@ stored bytes, before any output is produced; liblzma then decodes the blocks.
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 from .errors import KmzError
 
@@ -24,6 +25,24 @@ MAX_DICTIONARY_BYTE = 40
 #: Decoders must accept dictionaries up to 64 MiB (byte 28) and may refuse larger ones (spec 7.3).
 ACCEPTED_DICTIONARY_BYTE = 28
 ACCEPTED_DICTIONARY = 64 << 20
+#: liblzma's memory limit for decoding: a backstop only, since :func:`check` refuses
+#: dictionaries over 64 MiB before decoding (spec 7.3). A 64 MiB dictionary needs
+#: about 64 MiB + 30 KiB, so every stream the spec says to accept passes it.
+LZMA_MEMLIMIT = 96 << 20
+
+
+class Block(NamedTuple):
+    """One block as the index and its header place it (spec 7.4 step 0)."""
+
+    start: int  # offset of its block header in the stored data
+    unpadded: int  # Unpadded Size: header, compressed data and check
+    uncompressed: int
+    dictionary: int  # bytes, from its LZMA2 property byte
+
+    @property
+    def end(self) -> int:
+        """Where the block ends: its padding to a multiple of 4 bytes included."""
+        return self.start + -(-self.unpadded // 4) * 4
 
 
 def dictionary_size(byte: int) -> int:
@@ -68,10 +87,13 @@ def check_stream_header(stored: bytes | memoryview) -> int:
     return stored[7]
 
 
-def check_block_header(stored: bytes | memoryview, at: int, end: int) -> tuple[int, int | None, int | None]:
+def check_block_header(
+    stored: bytes | memoryview, at: int, end: int
+) -> tuple[int, int | None, int | None, int]:
     """A block header at ``at`` (not past ``end``): one LZMA2 filter, a dictionary of at most 64 MiB.
 
-    Returns the header's size and its compressed and uncompressed size fields (None if absent).
+    Returns the header's size, its compressed and uncompressed size fields (None if absent)
+    and the dictionary's size in bytes.
     """
     if at >= end or stored[at] == 0:
         raise _bad("block header expected")
@@ -105,7 +127,7 @@ def check_block_header(stored: bytes | memoryview, at: int, end: int) -> tuple[i
         raise _bad(f"LZMA2 dictionary of {dictionary_size(dictionary):,} bytes is over the 64 MiB limit")
     if any(stored[pos + 1 : crc_at]):
         raise _bad("non-zero block header padding")
-    return size, compressed, uncompressed
+    return size, compressed, uncompressed, dictionary_size(dictionary)
 
 
 def _index(stored: bytes | memoryview, start: int, end: int) -> list[tuple[int, int]]:
@@ -130,8 +152,11 @@ def _index(stored: bytes | memoryview, start: int, end: int) -> list[tuple[int, 
     return records
 
 
-def check(stored: bytes | memoryview) -> None:
-    """Spec 7.4 step 0: reject (``corrupt-stream``) what the KMZ format does not allow in an .xz stream."""
+def check(stored: bytes | memoryview) -> list[Block]:
+    """Spec 7.4 step 0: reject (``corrupt-stream``) what the KMZ format does not allow in an .xz stream.
+
+    Returns the blocks, in order.
+    """
     check_id = check_stream_header(stored)
     n = len(stored)
     if n < 24:
@@ -146,13 +171,16 @@ def check(stored: bytes | memoryview) -> None:
     if index_start < 12:
         raise _bad("index size larger than the stream")
     at = 12
+    blocks = []
     for unpadded, uncompressed in _index(stored, index_start, footer):
-        header_size, compressed, declared = check_block_header(stored, at, index_start)
+        header_size, compressed, declared, dictionary = check_block_header(stored, at, index_start)
         payload = unpadded - header_size - CHECK_SIZES[check_id]
         if payload < 1 or (compressed is not None and compressed != payload):
             raise _bad("block size disagrees with the index")
         if declared is not None and declared != uncompressed:
             raise _bad("block uncompressed size disagrees with the index")
-        at += -(-unpadded // 4) * 4
+        blocks.append(Block(at, unpadded, uncompressed, dictionary))
+        at = blocks[-1].end
     if at != index_start:
         raise _bad("blocks do not end where the index begins")
+    return blocks

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 import kmzcodec
-from kmzcodec import container
-from kmzcodec.format import HEADER_SIZE, Compression, PaletteKind
+from kmzcodec import container, smallest, xzscan
+from kmzcodec.format import HEADER_SIZE, Compression, Method, PaletteKind
 from kmzcodec.gui import headless
 
 REPO = Path(__file__).resolve().parents[1]
@@ -312,6 +312,30 @@ def test_kmz_js_decodes_lzma_and_smallest_files(page: Any) -> None:
     # "smallest" nearly always picks lzma, with the lc/lp/pb variants of kmzcodec/smallest.py.
     assert sum(data[11] == Compression.LZMA for data in smallest_files) >= len(smallest_files) - 1
     results = _same_as_kmzcodec(page, lzma_files + smallest_files)
+    assert all("rgba" in result for result in results)
+
+
+def test_kmz_js_decodes_smallest_files_of_several_blocks(page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """smallest's multi-block streams (block size made small so that test images reach it),
+    unfiltered and sub-filtered: kmz.js gives kmzcodec's pixels."""
+    monkeypatch.setattr(smallest, "BLOCKED_BYTES", 2048)
+    monkeypatch.setattr(smallest, "MAX_CUT_COST", 1.0)
+    files = []
+    for seed, (width, height, colors, kind) in enumerate(
+        [(420, 400, 256, PaletteKind.RGB), (500, 300, 16, PaletteKind.RGBA)]
+    ):
+        palette = np.random.default_rng(seed).integers(0, 256, (colors, int(kind)), dtype=np.uint8)
+        indices = _structured(width, height, colors, seed)
+        files.append(container.write(palette, indices, compression="smallest", method=Method.KMEANS))
+    noise = np.random.default_rng(7).integers(0, 6, (400, 420))
+    ramp = ((np.add.outer(np.arange(400), np.arange(420)) // 3 + noise) % 256).astype(np.uint8)
+    files.append(container.write(np.arange(256, dtype=np.uint8)[:, None], ramp, compression="smallest"))
+    assert container.parse_header(files[-1][:HEADER_SIZE]).filter
+    for data in files:
+        header = container.parse_header(data[:HEADER_SIZE])
+        stored = data[header.data_offset : header.file_length - 4]
+        assert header.compression is Compression.LZMA and len(xzscan.check(stored)) == smallest.MAX_BLOCKS
+    results = _same_as_kmzcodec(page, files)
     assert all("rgba" in result for result in results)
 
 

@@ -217,12 +217,21 @@ XZ_CHECKS = {
 def xz_stream(raw: bytes, style: str = "check-none", preset: int = 6) -> bytes:
     """One .xz stream, a single LZMA2 filter, with the named integrity check.
 
-    Other styles: two-blocks (the rows split in two blocks, CRC-32 checks) and
+    Other styles: two-blocks (the rows split in two blocks, CRC-32 checks),
+    three-blocks (the rows cut after 5 and 9 twelfths into blocks of unequal size, no check,
+    each block's dictionary the size of its piece: as kmzcodec's ``compression="smallest"``
+    writes large streams for decoders that decode blocks at once) and
     dictionary-64mib (the largest dictionary a decoder must accept, spec 7.3).
     """
     if style == "two-blocks":
         middle = len(raw) // 2
         return xz_join([xz_stream(raw[:middle], "crc32"), xz_stream(raw[middle:], "crc32")])
+    if style == "three-blocks":
+        cuts = [0, len(raw) * 5 // 12, len(raw) * 9 // 12, len(raw)]
+        pieces = [raw[start:stop] for start, stop in zip(cuts, cuts[1:])]
+        chains = [[{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, len(piece))}] for piece in pieces]
+        return xz_join([lzma.compress(piece, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=chain)
+                        for piece, chain in zip(pieces, chains)])  # fmt: skip
     if style == "dictionary-64mib":
         return xz_dictionary(xz_stream(raw), 28)
     return lzma.compress(raw, format=lzma.FORMAT_XZ, check=XZ_CHECKS[style], preset=preset)
@@ -484,6 +493,10 @@ def _valid() -> list[Valid]:
         Valid("xz-sha256", "xz stream with a SHA-256 check", 9, 4, 16, RGB, 0, XZ, "sha256"),
         Valid("xz-two-blocks", "xz stream of two blocks (as multi-threaded xz writes), CRC-32 checks",
               9, 4, 16, RGB, 0, XZ, "two-blocks"),
+        Valid("xz-three-blocks", "xz stream of three blocks of unequal size, cut at row boundaries, no check",
+              16, 12, 256, RGB, 0, XZ, "three-blocks"),
+        Valid("xz-three-blocks-sub", "sub filter, xz stream of three blocks cut at row boundaries",
+              16, 12, 256, GREY, 0, XZ, "three-blocks", pattern="ramp", filter=SUB),
         Valid("xz-dictionary-64mib", "xz block declares a 64 MiB dictionary: the largest to accept",
               9, 4, 16, RGB, 0, XZ, "dictionary-64mib"),
     ]  # fmt: skip
