@@ -23,16 +23,25 @@ from ._kernels import Centres, Scratch, settle_points
 from .settings import QuantizerSettings
 
 
-def nearest(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:
-    """Index of the nearest centre for every point (exact, Euclidean; ties to the lower index)."""
-    rows = np.ascontiguousarray(points, dtype=np.float64)
-    return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[1][:, 0]
+def nearest(points: np.ndarray, centers: np.ndarray | Centres, settings: QuantizerSettings) -> np.ndarray:
+    """Index of the nearest centre for every point (exact, Euclidean; ties to the lower index).
+    ``centers`` may be a :class:`Centres` made once for several look-ups (its tables are kept)."""
+    return _nearest_one(points, centers, settings)[1][:, 0]
 
 
-def nearest_distance(points: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -> np.ndarray:
-    """Distance from every point to its nearest centre."""
+def nearest_distance(
+    points: np.ndarray, centers: np.ndarray | Centres, settings: QuantizerSettings
+) -> np.ndarray:
+    """Distance from every point to its nearest centre (``centers`` as in :func:`nearest`)."""
+    return _nearest_one(points, centers, settings)[0][:, 0]
+
+
+def _nearest_one(
+    points: np.ndarray, centers: np.ndarray | Centres, settings: QuantizerSettings
+) -> tuple[np.ndarray, np.ndarray]:
     rows = np.ascontiguousarray(points, dtype=np.float64)
-    return Centres(centers).nearest(rows, None, 1, settings.threaded_points)[0][:, 0]
+    lookup = centers if isinstance(centers, Centres) else Centres(centers)
+    return lookup.nearest(rows, None, 1, settings.threaded_points)
 
 
 def cluster_sums(

@@ -57,7 +57,7 @@ from .errors import KmzError
 from .gmm import gmm
 from .histogram import histogram
 from .kmeans import cells_of, kmeans, merge_cells
-from .lloyd import Bounds, cluster_sums, nearest, settle
+from .lloyd import Bounds, cluster_sums, nearest, nearest_distance, settle
 from .settings import DEFAULT_SETTINGS, QuantizerSettings
 from .threads import cpu_budget
 
@@ -91,16 +91,6 @@ def _dot(first: np.ndarray, second: np.ndarray) -> float:
     for more work for a while (about 0.1 s of CPU on a 2-CPU machine per dithered encode, a
     seventh of a 4 MP photograph's at K = 256), and the sum's rounding depends on their count."""
     return float(np.einsum("i,i->", first, second))
-
-
-def _nearest_of(
-    points: np.ndarray, centres: Centres, settings: QuantizerSettings
-) -> tuple[np.ndarray, np.ndarray]:
-    """(distance, index) of every point's nearest entry, as :func:`kmzcodec.lloyd.nearest` and
-    :func:`~kmzcodec.lloyd.nearest_distance` find them, with the entries' look-up tables made once."""
-    rows = np.ascontiguousarray(points, dtype=np.float64)
-    distances, indices = centres.nearest(rows, None, 1, settings.threaded_points)
-    return distances[:, 0], indices[:, 0]
 
 
 def _index_dtype(colors: int) -> type:
@@ -264,10 +254,10 @@ class Quantizer:
         # One look-up structure per palette: it serves the step's two look-ups and the next's.
         entries = _to_space(palette, space)
         lookup = Centres(entries)
-        near = _nearest_of(points, lookup, self.settings)[1]
+        near = nearest(points, lookup, self.settings)
         moved_any = False
         for _ in range(PARTNER_STEPS):
-            gaps = _nearest_of(2.0 * points - entries[near], lookup, self.settings)[0] ** 2
+            gaps = nearest_distance(2.0 * points - entries[near], lookup, self.settings) ** 2
             mean_gap = _dot(weights, gaps) / weights.sum()
             if mean_gap <= 0.0:
                 break
@@ -280,8 +270,8 @@ class Quantizer:
             palette, moved_any = moved, True
             entries = _to_space(palette, space)
             lookup = Centres(entries)
-            near = _nearest_of(points, lookup, self.settings)[1]
-        return palette, _nearest_of(colors, lookup, self.settings)[1] if moved_any else labels
+            near = nearest(points, lookup, self.settings)
+        return palette, nearest(colors, lookup, self.settings) if moved_any else labels
 
     def _spread(
         self, palette: np.ndarray, labels: np.ndarray, strength: float

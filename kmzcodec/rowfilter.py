@@ -18,12 +18,10 @@ loop (kmzcodec._paeth: numba, imported at the first Paeth file only).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from ._paeth import undo_paeth
-from .bands import row_bands
+from .bands import map_bands, row_bands
 from .format import Filter
 from .threads import cpu_budget
 
@@ -112,16 +110,10 @@ def _sum_across(out: np.ndarray) -> None:
     thread (rows are independent; numpy releases the GIL. Measured on 4 MP on two cores:
     two bands on two threads take half the time of one, four bands on two threads no less
     than one; nothing is allocated, so bands need not be small)."""
-    height = out.shape[0]
+    height, width = out.shape
     count = max(1, min(cpu_budget(), height, out.size // PARALLEL_PIXELS))
-    spans = [(height * number // count, height * (number + 1) // count) for number in range(count)]
 
-    def band(span: tuple[int, int]) -> None:
-        top, bottom = span
+    def band(top: int, bottom: int) -> None:
         np.cumsum(out[top:bottom], axis=1, dtype=out.dtype, out=out[top:bottom])
 
-    if count == 1:
-        band(spans[0])
-        return
-    with ThreadPoolExecutor(count) as pool:
-        list(pool.map(band, spans))
+    map_bands(band, height, width, pixels=-(-height // count) * width)

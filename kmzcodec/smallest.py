@@ -339,8 +339,9 @@ def _promising(trial: list[Stored], numbers: list[int]) -> set[int]:
     return chosen
 
 
-def _smallest(made: list[Stored]) -> Stored:
-    return min(enumerate(made), key=lambda pair: (len(pair[1].stored), pair[0]))[1]
+def _smallest_at(made: list[Stored]) -> int:
+    """Where the smallest of ``made`` is (of equal sizes the first)."""
+    return min(range(len(made)), key=lambda at: (len(made[at].stored), at))
 
 
 def store(
@@ -358,7 +359,8 @@ def store(
     """
     plain, filtered = _orders(palette, sample, len(palette), reorder)
     if sample.shape == indices.shape:
-        return _smallest(_all_ways(indices, widths, plain) + _filtered_ways(indices, widths, filtered))
+        made = _all_ways(indices, widths, plain) + _filtered_ways(indices, widths, filtered)
+        return made[_smallest_at(made)]
     trial = _all_ways(sample, widths, plain) + _filtered_ways(sample, widths, filtered)
     unfiltered = [number for number, way in enumerate(trial) if way.filter is Filter.NONE]
     # What would be chosen without the filters, and the best of all: a filtered stream that
@@ -384,7 +386,7 @@ def store(
             made = list(pool.map(full, numbers))
     else:
         made = [full(number) for number in numbers]
-    place = min(range(len(made)), key=lambda at: (len(made[at].stored), at))  # as _smallest
+    place = _smallest_at(made)
     best, number = made[place], numbers[place]
     # Below CHECKED_BYTES the ways were compared in one block; the winner is cut if that costs
     # at most MAX_CUT_COST (one more compression, of the winner only).

@@ -48,17 +48,7 @@ def test_settle_after_moves_labels_every_point_with_its_nearest_centre() -> None
     shift = np.sqrt(((moved - centers) ** 2).sum(axis=1))
     bounds.moved(shift)
     bounds, _ = settle(points, moved, bounds, DEFAULT_SETTINGS)
-    squared = _squared(points, moved)
-    best = squared.min(axis=1)
-    assert np.array_equal(squared[np.arange(len(points)), bounds.labels], best)
-    # The bounds stay bounds: upper >= the distance to the label, near <= the one to
-    # the runner-up, lower <= the one to every other centre.
-    rows = np.arange(len(points))
-    distance = np.sqrt(squared)
-    assert (bounds.upper >= distance[rows, bounds.labels] - 1e-9).all()
-    assert (bounds.near <= distance[rows, bounds.second] + 1e-9).all()
-    distance[rows, bounds.labels] = distance[rows, bounds.second] = np.inf
-    assert (bounds.lower <= distance.min(axis=1) + 1e-9).all()
+    _check_bounds(points, moved, bounds)
 
 
 def test_chunks_on_threads_give_the_same_answer_as_one_pass() -> None:
