@@ -91,7 +91,11 @@ def run_all(jobs: Sequence[Callable[[], T]]) -> list[T]:
     if len(jobs) <= 1:
         return [job() for job in jobs]
     pool = helpers()
-    futures: list[Future[T]] = [pool.submit(job) for job in jobs[:-1]]
+    futures: list[Future[T]] = []
+    try:
+        futures.extend(pool.submit(job) for job in jobs[:-1])
+    except RuntimeError:  # threads take no new work (the interpreter is exiting): the rest here
+        return [*_collect(jobs, futures), *(job() for job in jobs[len(futures) :])]
     try:
         last = jobs[-1]()
     except BaseException:
@@ -99,7 +103,10 @@ def run_all(jobs: Sequence[Callable[[], T]]) -> list[T]:
             if not future.cancel():
                 future.exception()
         raise
-    results = []
-    for job, future in zip(jobs, futures, strict=False):
-        results.append(job() if future.cancel() else future.result())
-    return [*results, last]
+    return [*_collect(jobs, futures), last]
+
+
+def _collect(jobs: Sequence[Callable[[], T]], futures: list[Future[T]]) -> list[T]:
+    """The results of the first jobs, given to helpers as ``futures``: each one a helper has
+    not started is taken back and run on this thread."""
+    return [job() if future.cancel() else future.result() for job, future in zip(jobs, futures, strict=False)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import lzma
 import multiprocessing
 import os
 import threading
@@ -12,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kmzcodec import rowfilter, threads
-from kmzcodec.format import Filter
+import kmzcodec
+from kmzcodec import container, rowfilter, threads, xzblocks, xzscan
+from kmzcodec.format import HEADER_SIZE, TRAILER_SIZE, Compression, Filter
 
 
 @pytest.fixture
@@ -129,3 +132,42 @@ def test_row_sums_in_bands_on_the_helpers(monkeypatch: pytest.MonkeyPatch, kind:
     stored = rowfilter.residuals(indices, 8, kind)
     assert np.array_equal(rowfilter.restore(stored, 8, kind), indices)
     assert calls == [2]
+
+
+def test_everything_runs_here_when_the_helpers_take_no_more_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ThreadPoolExecutor(1)
+    pool.shutdown()  # as at interpreter exit: submit raises RuntimeError
+    monkeypatch.setattr(threads, "_helpers", (os.getpid(), pool))
+    log: list[tuple[str, str]] = []
+    assert threads.run_all([_where("a", log), _where("b", log), _where("c", log)]) == ["a", "b", "c"]
+    assert {place for _, place in log} == {threading.current_thread().name}
+
+
+def test_decodes_from_several_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Callers share the helpers (and take back what they have not started): all correct."""
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    rng = np.random.default_rng(5)
+    indices = np.repeat(rng.integers(0, 200, 120 * 400 // 4), 4).reshape(120, 400).astype(np.uint8)
+    palette = rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    plain = container.write(palette, indices, compression="none")
+    header = container.parse_header(plain)
+    rows = plain[header.data_offset : header.file_length - TRAILER_SIZE]
+    stream = xzblocks.compress(rows, [0, 50 * 400, len(rows)], [{"id": lzma.FILTER_LZMA2, "preset": 1}])
+    assert len(xzscan.check(stream)) == 2
+    table = plain[HEADER_SIZE : header.data_offset]
+    header = dataclasses.replace(header, compression=Compression.LZMA, data_length=len(stream))
+    data = header.pack() + table + stream + container.data_crc(table, stream).to_bytes(4, "little")
+    failures: list[int] = []
+
+    def decode_many() -> None:
+        for _ in range(5):
+            if not np.array_equal(np.asarray(kmzcodec.decode(data)), indices):
+                failures.append(1)
+
+    workers = [threading.Thread(target=decode_many) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not any(worker.is_alive() for worker in workers)
+    assert not failures
