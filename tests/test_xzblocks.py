@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import lzma
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,46 @@ def test_many_blocks_are_decoded_in_a_few_runs(plain: bytes, two_cpus: None, cou
         np.asarray(kmzcodec.decode(_restored(plain, stream))), np.asarray(kmzcodec.decode(plain))
     )
     assert len(counted) == 120
+
+
+def test_each_run_decodes_alone_and_only_with_its_true_sizes(plain: bytes) -> None:
+    """A run is fed to liblzma as stream header, blocks as stored and a new index: it must give
+    exactly its bytes, and nothing when the sizes it is checked against are not the block's."""
+    rows = _stored(plain)
+    stream = _three_blocks(rows, 300, lzma.CHECK_CRC32)
+    view = memoryview(stream)
+    blocks = xzscan.check(stream)
+    assert [xzblocks._decode_run(view, [block]) for block in blocks] == [
+        rows[: 30 * 300],
+        rows[30 * 300 : 80 * 300],
+        rows[80 * 300 :],
+    ]
+    assert xzblocks._decode_run(view, blocks[1:]) == rows[30 * 300 :]
+    second = blocks[1]
+    for wrong in (
+        second._replace(uncompressed=second.uncompressed - 1),
+        second._replace(uncompressed=second.uncompressed + 1),
+        second._replace(unpadded=second.unpadded - 4),
+    ):
+        assert xzblocks._decode_run(view, [wrong]) is None
+
+
+def test_the_last_run_is_decoded_on_this_thread(
+    plain: bytes, two_cpus: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    places: list[str] = []
+    original = xzblocks._decode_run
+
+    def decode_run(stored: Any, run: list[xzscan.Block]) -> bytes | None:
+        places.append(threading.current_thread().name)
+        return original(stored, run)
+
+    monkeypatch.setattr(xzblocks, "_decode_run", decode_run)
+    rows = _stored(plain)
+    stream = _three_blocks(rows, 300)
+    assert xzblocks.decompress(stream, xzscan.check(stream), len(rows)) == rows
+    assert len(places) == 2
+    assert threading.current_thread().name in places  # one run here, not two new threads
 
 
 def test_block_cuts_follow_the_rule() -> None:
