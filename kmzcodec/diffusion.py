@@ -109,27 +109,26 @@ def _nearest(
     t2: float,
     palette: np.ndarray,
     guess: int,
-    previous: int,
     order: np.ndarray,
     spacing: np.ndarray,
     near: np.ndarray,
 ) -> tuple[int, float]:  # pragma: no cover - compiled
     """(The nearest entry of (K, 3) float32 ``palette`` to the target, its squared distance).
 
-    Exact, and of equally near entries the first in the start's order (:func:`_search_tables`),
-    the start itself first: the start is ``guess``, or ``previous`` (-1: none) if it is nearer.
-    From the start, entries are looked at nearest first: an entry at distance s from the start is
-    at least s - r from the target (r: the start's distance), so the search stops at the first
-    beyond r + the best distance so far. The candidates are measured SEARCH_BLOCK at a time
-    without a branch each, the bound checked between blocks: fewer mispredicted branches (15 %
-    off the kernel at K = 256) for a few more entries looked at, past where the bound stops. The
-    first block is measured without asking the bound (it nearly always lets it through at large
-    K; 5-10 % off the kernel), and the tables' unreachable tail ends the search at K."""
+    Exact, and of equally near entries the first in ``guess``'s order (:func:`_search_tables`),
+    ``guess`` itself first. From ``guess`` (the pixel's undithered entry), entries are looked at
+    nearest first: an entry at distance s from it is at least s - r from the target (r: the
+    guess's distance), so the search stops at the first beyond r + the best distance so far.
+    The start does not depend on the pixel before: starting from that pixel's entry when it
+    was nearer (as this did until 2026-12-03) put that choice and the loads of its table on
+    the loop's critical path, where the chosen entry's error feeds the next pixel's target;
+    the kernel took 1.5-1.9x as long for the same indices (tie rule apart). The candidates
+    are measured SEARCH_BLOCK at a time without a branch each, the bound checked between
+    blocks: fewer mispredicted branches (15 % off the kernel at K = 256) for a few more
+    entries looked at, past where the bound stops. The first block is measured without
+    asking the bound (it nearly always lets it through at large K; 5-10 % off the kernel), and
+    the tables' unreachable tail ends the search at K."""
     best_d = _squared(t0, t1, t2, palette[guess, 0], palette[guess, 1], palette[guess, 2])
-    if previous >= 0 and previous != guess:
-        other = _squared(t0, t1, t2, palette[previous, 0], palette[previous, 1], palette[previous, 2])
-        if other < best_d:
-            guess, best_d = previous, other
     gaps = spacing[guess]
     candidates = near[guess]
     radius = math.sqrt(best_d)
@@ -174,7 +173,6 @@ def _diffuse(
     # Error carried to this row and the next, one pixel of margin on each side.
     current = np.zeros((width + 2, 3), dtype=np.float32)
     below = np.zeros((width + 2, 3), dtype=np.float32)
-    previous = 0
     for row in range(height):
         backward = row % 2 == 1
         step = -1 if backward else 1
@@ -199,9 +197,7 @@ def _diffuse(
             t0 = np.float32(min(max(working[source[0]] + share * here[0], 0.0), 255.0))
             t1 = np.float32(min(max(working[source[1]] + share * here[1], 0.0), 255.0))
             t2 = np.float32(min(max(working[source[2]] + share * here[2], 0.0), 255.0))
-            best, best_d = _nearest(
-                t0, t1, t2, palette, labels[row, col], previous if n > 0 else -1, order, spacing, near
-            )
+            best, best_d = _nearest(t0, t1, t2, palette, labels[row, col], order, spacing, near)
             if relative > 0.0 and best_d > 0.0:
                 # The size/quality knob: the index beside (in scan order) or above, if almost as
                 # good, makes a run or a match; the extra error is diffused on like any other.
@@ -222,7 +218,6 @@ def _diffuse(
                         chosen_d = d2
                         best = j
             out[row, col] = best
-            previous = best
             e0 = t0 - palette[best, 0]
             e1 = t1 - palette[best, 1]
             e2 = t2 - palette[best, 2]

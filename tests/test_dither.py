@@ -130,20 +130,17 @@ def test_search_finds_the_nearest_entry() -> None:
     )
 
 
-def reference_nearest(
-    target: np.ndarray, palette: np.ndarray, guess: int, previous: int
-) -> tuple[int, float]:
+def reference_nearest(target: np.ndarray, palette: np.ndarray, guess: int) -> tuple[int, float]:
     """Brute force: every entry measured as the kernel measures (float32 differences and squares,
-    float64 sums in channel order); of the nearest, the first in the start's search order, the
-    start itself first (the start: ``guess``, or ``previous`` if it is strictly nearer)."""
+    float64 sums in channel order); of the nearest, the first in ``guess``'s search order,
+    ``guess`` itself first."""
     diff = target[None, :] - palette
     squares = diff * diff
     d2 = squares[:, 0].astype(np.float64) + squares[:, 1] + squares[:, 2]
-    start = previous if previous >= 0 and d2[previous] < d2[guess] else guess
-    order = diffusion._search_tables(palette.astype(np.float64))[0][start]
+    order = diffusion._search_tables(palette.astype(np.float64))[0][guess]
     rank = np.empty(len(palette))
     rank[order] = np.arange(len(palette))
-    rank[start] = -1
+    rank[guess] = -1
     nearest = np.flatnonzero(d2 == d2.min())
     best = int(nearest[np.argmin(rank[nearest])])
     return best, float(d2[best])
@@ -153,7 +150,7 @@ def reference_nearest(
 def test_the_search_is_brute_force_with_its_tie_rule(colors: int) -> None:
     """The kernel's nearest-entry search (diffusion._nearest) against brute force, on random
     palettes: real-valued, on a coarse lattice with targets on lattice points and midpoints (exact
-    ties everywhere), and with duplicate entries; from random starts, with and without a previous."""
+    ties everywhere), and with duplicate entries; from random starts."""
     rng = np.random.default_rng(colors)
     diffusion._compile()
     ties = 0
@@ -173,10 +170,9 @@ def test_the_search_is_brute_force_with_its_tie_rule(colors: int) -> None:
                 if rng.random() < 0.2:
                     target = palette[rng.integers(colors)].copy()
             guess = int(rng.integers(colors))
-            previous = int(rng.integers(-1, colors))
-            expected = reference_nearest(target, palette, guess, previous)
-            found = diffusion._nearest(*target, palette, np.uint8(guess), previous, *tables)
-            assert (int(found[0]), float(found[1])) == expected, (kind, target, guess, previous)
+            expected = reference_nearest(target, palette, guess)
+            found = diffusion._nearest(*target, palette, np.uint8(guess), *tables)
+            assert (int(found[0]), float(found[1])) == expected, (kind, target, guess)
             ties += int(np.count_nonzero(((target - palette) ** 2).sum(1) == expected[1]) > 1)
     assert ties > 0 or colors < 7  # the tie rule was exercised
 
