@@ -64,6 +64,18 @@ _helpers: tuple[int, ThreadPoolExecutor] | None = None
 _helpers_lock = threading.Lock()
 
 
+def _forked() -> None:
+    """In a child of ``os.fork``: a fresh lock (another thread may have held the parent's at
+    the fork, and it would never be released here) and no helpers (the parent's threads are
+    not in the child)."""
+    global _helpers, _helpers_lock  # noqa: PLW0603
+    _helpers, _helpers_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def helpers() -> ThreadPoolExecutor:
     """The process's helper threads (one fewer than its CPUs, at least one; started as needed).
 

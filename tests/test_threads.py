@@ -116,6 +116,35 @@ def test_a_forked_child_does_not_wait_on_its_parents_helpers() -> None:
     assert child.exitcode == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_another_thread_holds_the_helpers_lock_does_not_hang() -> None:
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with threads._helpers_lock:
+            held.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(60)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (Python 3.12+)
+            child = context.Process(target=_child, args=(queue,))
+            child.start()
+        assert queue.get(timeout=60) == ["a", "b", "c"]  # the parent's lock stays held meanwhile
+    finally:
+        release.set()
+        thread.join(60)
+        child.join(60)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+
+
 @pytest.mark.parametrize("kind", [Filter.SUB, Filter.GRADIENT])
 def test_row_sums_in_bands_on_the_helpers(monkeypatch: pytest.MonkeyPatch, kind: Filter) -> None:
     monkeypatch.setattr(threads, "available_cpus", lambda: 2)
