@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
-from .threads import cpu_budget
+from .threads import run_all
 
 T = TypeVar("T")
 
@@ -25,15 +25,10 @@ def map_bands(
     function: Callable[[int, int], T], height: int, width: int, pixels: int = BAND_PIXELS
 ) -> list[T]:
     """``function(top, bottom)`` for every band, in order, on up to ``cpu_budget()`` threads
-    (this encode's share of the CPUs: kmzcodec.threads).
+    (this encode's share of the CPUs: :func:`kmzcodec.threads.run_all`).
 
     The numpy work inside (sorting, gathering) releases the GIL, so bands run in
     parallel; results come back in band order, so the outcome never depends on
     the number of threads.
     """
-    ranges = list(row_bands(height, width, pixels))
-    workers = min(len(ranges), cpu_budget())
-    if workers <= 1:
-        return [function(top, bottom) for top, bottom in ranges]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda span: function(*span), ranges))
+    return run_all([partial(function, top, bottom) for top, bottom in row_bands(height, width, pixels)])

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterable
+from functools import partial
 
 import numpy as np
 
 from .jit import compile_in_place
-from .threads import cpu_budget
-
-T = TypeVar("T")
-R = TypeVar("R")
+from .threads import run_all
 
 PIECE = 1 << 19  # 512 KiB
 WINDOW = 1 << 15  # deflate's reach: the preset dictionary size
@@ -49,18 +45,8 @@ def compress(data: bytes | memoryview, level: int, workers: int | None = None) -
     if len(data) <= PIECE:
         return zlib.compress(data, level)
     view = memoryview(data)
-    pieces = _on_threads(lambda start: _piece(view, start, level), range(0, len(data), PIECE), workers)
+    pieces = run_all([partial(_piece, view, start, level) for start in range(0, len(data), PIECE)], workers)
     return _framed(pieces, data, level)
-
-
-def _on_threads(function: Callable[[T], R], items: Sequence[T], workers: int | None) -> list[R]:
-    """``function`` of each item, in order, on up to ``workers`` threads (default: this
-    encode's CPU budget); the pieces' results never depend on how many ran at once."""
-    workers = min(len(items), workers or cpu_budget())
-    if workers <= 1:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(function, items))
 
 
 def _framed(pieces: Iterable[bytes | bytearray], data: bytes | memoryview, level: int) -> bytes:
@@ -361,7 +347,7 @@ def libdeflate_compress(
     compile_in_place(globals(), _KERNELS, _COMPILED)
     view = memoryview(data)
     spans = list(itertools.pairwise(cuts))
-    pieces = _on_threads(lambda span: _libdeflate_piece(view, span[0], span[1], level), spans, workers)
+    pieces = run_all([partial(_libdeflate_piece, view, start, stop, level) for start, stop in spans], workers)
     if any(piece is None for piece in pieces):  # pragma: no cover - libdeflate's output always walks
         return libdeflate.zlib_compress(data, level)
     return _framed(pieces, data, level)  # type: ignore[arg-type]

@@ -18,14 +18,12 @@ loop (kmzcodec._paeth: numba, imported at the first Paeth file only).
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from ._paeth import undo_paeth
-from .bands import row_bands
+from .bands import map_bands, row_bands
 from .format import Filter
-from .threads import cpu_budget, run_all
+from .threads import cpu_budget
 
 
 def _value_type(bits: int) -> type[np.unsignedinteger]:
@@ -109,7 +107,7 @@ def _sum_down(out: np.ndarray) -> None:
 
 def _sum_across(out: np.ndarray) -> None:
     """``out`` replaced by its running sum along each row, in place: one band of rows per
-    thread (kmzcodec.threads.run_all; rows are independent; numpy releases the GIL. Measured
+    thread (kmzcodec.bands.map_bands; rows are independent; numpy releases the GIL. Measured
     on 4 MP on two cores: two bands on two threads take half the time of one, four bands on
     two threads no less than one; nothing is allocated, so bands need not be small)."""
     height, width = out.shape
@@ -118,5 +116,4 @@ def _sum_across(out: np.ndarray) -> None:
     def band(top: int, bottom: int) -> None:
         np.cumsum(out[top:bottom], axis=1, dtype=out.dtype, out=out[top:bottom])
 
-    bands = row_bands(height, width, pixels=-(-height // count) * width)
-    run_all([partial(band, top, bottom) for top, bottom in bands])
+    map_bands(band, height, width, pixels=-(-height // count) * width)

@@ -61,8 +61,8 @@ from __future__ import annotations
 
 import lzma
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -380,12 +380,8 @@ def store(
         return Stored(way.bits, way.candidate, compress(rows, way.candidate, cuts), way.order, way.filter)
 
     numbers = sorted(chosen)  # tie-break order
-    workers = min(len(numbers), 2, threads.cpu_budget())  # liblzma and zlib release the GIL
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            made = list(pool.map(full, numbers))
-    else:
-        made = [full(number) for number in numbers]
+    # Two at once at most (liblzma and zlib release the GIL; each holds a whole stream).
+    made = threads.run_all([partial(full, number) for number in numbers], 2)
     place = _smallest_at(made)
     best, number = made[place], numbers[place]
     # Below CHECKED_BYTES the ways were compared in one block; the winner is cut if that costs

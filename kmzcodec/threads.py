@@ -2,17 +2,17 @@
 
 ``kmz convert -j N`` (or N Dask workers on one machine) runs N encodes at once; if
 each sized its thread pools to every CPU, N x C threads would fight over C CPUs.
-So the code that starts threads (:func:`kmzcodec.bands.map_bands`, which the
-histogram and the k-means kernels use) asks :func:`cpu_budget`, and whoever runs
-several encodes at once sets each one's share with :func:`cpu_share`.
-
-Decoding shares its work out on :func:`run_all`'s helper threads, which stay for the
-life of the process (a decode is too short to start threads each time).
+So the code that shares work out (:func:`run_all`, and :func:`kmzcodec.bands.map_bands`
+on it, which the histogram and the k-means kernels use) asks :func:`cpu_budget`, and
+whoever runs several encodes at once sets each one's share with :func:`cpu_share`.
+:func:`run_all`'s helper threads stay for the life of the process (a decode is too short
+to start threads each time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -89,36 +89,53 @@ def helpers() -> ThreadPoolExecutor:
         return _helpers[1]
 
 
-def run_all(jobs: Sequence[Callable[[], T]]) -> list[T]:
-    """Every job's result, in order: the last job on this thread, the others on the helper
-    threads at the same time (for work that releases the GIL: liblzma, numpy).
+def run_all(jobs: Sequence[Callable[[], T]], workers: int | None = None) -> list[T]:
+    """Every job's result, in order, run on up to ``workers`` threads at once (default: this
+    encode's :func:`cpu_budget`): this thread and the process's helper threads, which take
+    the jobs one at a time, in order, until none is left. For work that releases the GIL
+    (numpy, liblzma, zlib); the results never depend on how many threads took part.
 
-    Starting and joining threads for each call cost more than decoding a small image (a
-    new ThreadPoolExecutor per call: about 4 ms on a 0.25 MP file whose two halves decode in
-    3.6 ms each), hence the helpers that stay. The caller says how many jobs to run at once
-    (at most :func:`cpu_budget`). A job the helpers have not started by the time this thread
-    is done with its own is run here, so a caller never waits on helpers busy elsewhere
-    (other threads decoding at the same time) for work it could do itself.
+    The helpers stay for the life of the process: a new ThreadPoolExecutor per call cost
+    more than decoding a small image (about 4 ms on a 0.25 MP file whose two halves decode
+    in 3.6 ms each). This thread takes jobs too, and a helper that starts late (busy
+    elsewhere: other threads encoding or decoding at once, or a call from inside a job)
+    finds fewer or none left, so a caller never waits on busy helpers for work it could do
+    itself, and calls inside jobs cannot deadlock. Helpers run in a copy of the caller's
+    context (its CPU budget). When a job raises, no new job is started, the jobs running
+    finish, and the error of the first failing job in order is raised (every job before it
+    was taken, so that is the same error however the jobs were shared).
     """
-    if len(jobs) <= 1:
+    count = min(len(jobs), workers or cpu_budget())
+    if count <= 1:
         return [job() for job in jobs]
-    pool = helpers()
-    futures: list[Future[T]] = []
-    try:
-        futures.extend(pool.submit(job) for job in jobs[:-1])
-    except RuntimeError:  # threads take no new work (the interpreter is exiting): the rest here
-        return [*_collect(jobs, futures), *(job() for job in jobs[len(futures) :])]
-    try:
-        last = jobs[-1]()
-    except BaseException:
-        for future in futures:  # none is left running on buffers the caller is about to drop
-            if not future.cancel():
-                future.exception()
-        raise
-    return [*_collect(jobs, futures), last]
+    results: list[T | None] = [None] * len(jobs)
+    failures: dict[int, BaseException] = {}
+    lock = threading.Lock()
+    taken = 0
 
+    def drain() -> None:
+        nonlocal taken
+        while True:
+            with lock:
+                if failures or taken == len(jobs):
+                    return
+                at = taken
+                taken += 1
+            try:
+                results[at] = jobs[at]()
+            except BaseException as error:  # noqa: BLE001 - raised by the caller, below
+                with lock:
+                    failures[at] = error
+                return
 
-def _collect(jobs: Sequence[Callable[[], T]], futures: list[Future[T]]) -> list[T]:
-    """The results of the first jobs, given to helpers as ``futures``: each one a helper has
-    not started is taken back and run on this thread."""
-    return [job() if future.cancel() else future.result() for job, future in zip(jobs, futures, strict=False)]
+    futures: list[Future[None]] = []
+    with contextlib.suppress(RuntimeError):  # helpers take no new work (interpreter exit): all here
+        for _ in range(count - 1):
+            futures.append(helpers().submit(contextvars.copy_context().run, drain))
+    drain()
+    for future in futures:
+        if not future.cancel():  # a helper that never started is simply dropped
+            future.result()
+    if failures:
+        raise failures[min(failures)]
+    return results  # type: ignore[return-value]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import kmzcodec
-from kmzcodec import container, rowfilter, threads, xzblocks, xzscan
+from kmzcodec import bands, container, rowfilter, threads, xzblocks, xzscan
 from kmzcodec.format import HEADER_SIZE, TRAILER_SIZE, Compression, Filter
 
 
@@ -36,18 +36,56 @@ def _where(name: str, log: list[tuple[str, str]]) -> Any:
     return job
 
 
-def test_results_in_order_last_job_here_others_on_the_helper(one_helper: ThreadPoolExecutor) -> None:
+def test_results_in_order_from_this_thread_and_the_helper(
+    one_helper: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
     log: list[tuple[str, str]] = []
-    assert threads.run_all([_where("a", log), _where("b", log)]) == ["a", "b"]
-    places = dict(log)
-    assert places["b"] == threading.current_thread().name
-    if places["a"] != threading.current_thread().name:  # the helper took it (it may not have yet)
-        assert places["a"].startswith("kmz-helper")
+    names = [f"j{i}" for i in range(40)]
+    assert threads.run_all([_where(name, log) for name in names]) == names
+    assert sorted(name for name, _ in log) == sorted(names)  # each job ran once
+    here = threading.current_thread().name
+    assert {place for _, place in log} <= {here, *(t.name for t in one_helper._threads)}
     assert threads.run_all([]) == []
     assert threads.run_all([_where("c", log)]) == ["c"]
 
 
-def test_jobs_the_busy_helpers_have_not_started_run_here(one_helper: ThreadPoolExecutor) -> None:
+def test_both_threads_take_jobs(one_helper: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two jobs that each wait for the other to start can only finish on two threads."""
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)
+    meet = threading.Barrier(2, timeout=30)
+
+    def job() -> tuple[str, int]:
+        meet.wait()
+        return threading.current_thread().name, threads.cpu_budget()
+
+    with threads.cpu_share(2):  # budget 2 (of 4), in this context only
+        (first, budget_a), (second, budget_b) = threads.run_all([job, job])
+    assert first != second
+    assert budget_a == budget_b == 2  # the helper ran in a copy of the caller's context
+
+
+def test_workers_and_the_budget_bound_the_threads(
+    one_helper: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    here = threading.current_thread().name
+    for limit in ({"workers": 1}, {}):
+        log: list[tuple[str, str]] = []
+        jobs = [_where(name, log) for name in "abcd"]
+        if limit:
+            assert threads.run_all(jobs, **limit) == list("abcd")
+        else:
+            with threads.cpu_share(2):  # one thread each for two encodes
+                assert threads.run_all(jobs) == list("abcd")
+        assert [place for _, place in log] == [here] * 4
+        assert [name for name, _ in log] == list("abcd")
+
+
+def test_jobs_the_busy_helpers_have_not_started_run_here(
+    one_helper: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
     release = threading.Event()
     blocker = one_helper.submit(release.wait, 30)  # the only helper is busy elsewhere
     log: list[tuple[str, str]] = []
@@ -57,8 +95,19 @@ def test_jobs_the_busy_helpers_have_not_started_run_here(one_helper: ThreadPoolE
         release.set()
     assert blocker.result() is True
     here = threading.current_thread().name
-    assert [place for _, place in log] == [here, here, here]
-    assert [name for name, _ in log] == ["c", "a", "b"]  # its own job first, then the others in order
+    assert log == [("a", here), ("b", here), ("c", here)]  # in order, all here, no waiting
+
+
+def test_a_call_inside_a_job_does_not_wait_on_busy_helpers(
+    one_helper: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+
+    def outer(base: int) -> list[int]:
+        return threads.run_all([lambda i=i: base + i for i in range(5)])
+
+    expected = [[10 * b + i for i in range(5)] for b in range(6)]
+    assert threads.run_all([lambda b=b: outer(10 * b) for b in range(6)]) == expected
 
 
 def test_a_failing_job_raises_after_the_others_are_done(one_helper: ThreadPoolExecutor) -> None:
@@ -83,6 +132,34 @@ def test_a_failing_job_raises_after_the_others_are_done(one_helper: ThreadPoolEx
 
     with pytest.raises(KeyError, match="there"):
         threads.run_all([fail_on_helper, lambda: 2])
+
+
+def test_the_first_failing_job_in_order_is_raised_and_no_job_starts_after_it(
+    one_helper: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+
+    def fail(name: str) -> int:
+        raise ValueError(name)
+
+    for _ in range(20):  # however the two threads share them out
+        started: list[int] = []
+
+        def note(i: int, started: list[int] = started) -> int:
+            started.append(i)
+            return i
+
+        jobs = [
+            lambda: note(0),
+            lambda: fail("first"),
+            lambda: fail("second"),
+            *(lambda i=i: note(i) for i in range(3, 30)),
+        ]
+        with pytest.raises(ValueError, match="first"):
+            threads.run_all(jobs)
+        # Two threads: each failing job stops its thread, and the other takes no new job once
+        # a failure is recorded, so job 3 and later never start.
+        assert started == [0]
 
 
 def test_helpers_are_kept_and_made_again_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,7 +233,7 @@ def test_row_sums_in_bands_on_the_helpers(monkeypatch: pytest.MonkeyPatch, kind:
         calls.append(len(jobs))
         return original(jobs)
 
-    monkeypatch.setattr(rowfilter, "run_all", counted)
+    monkeypatch.setattr(bands, "run_all", counted)
     indices = np.random.default_rng(3).integers(0, 256, (37, 300)).astype(np.uint8)
     stored = rowfilter.residuals(indices, 8, kind)
     assert np.array_equal(rowfilter.restore(stored, 8, kind), indices)
