@@ -28,6 +28,11 @@ smallest file (kmzcodec.decode + load) against PNG-8's (Image.open + load), medi
 CPU budget set to 1: an lzma stream of several blocks, which smallest writes for large
 streams, is then decoded in order), to show what the threads bring.
 
+``--stages`` adds where each decode's time goes, for the default (zlib) and the smallest file
+of each case (:func:`decode_stages`): medians of ``--repeat`` runs of each step of
+``kmzcodec.decode`` timed on its own in this process, the codec (zlib or liblzma) apart from
+kmzcodec's own work.
+
 Run from the repository root, under the shared benchmark lock:
     flock /tmp/kmz-bench.lock .venv/bin/python benchmarks/bench_smallest.py
 """
@@ -36,12 +41,15 @@ from __future__ import annotations
 
 import argparse
 import io
+import lzma
 import math
 import statistics
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +59,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _corpus  # noqa: E402
 
 import kmzcodec  # noqa: E402
-from kmzcodec import container, threads, xzscan  # noqa: E402
+from kmzcodec import container, threads, xzblocks, xzscan  # noqa: E402
+from kmzcodec import image as kmz_image  # noqa: E402
 from kmzcodec.encoder import encode_details  # noqa: E402
-from kmzcodec.format import Compression, Method  # noqa: E402
+from kmzcodec.format import HEADER_SIZE, TRAILER_SIZE, Compression, Method  # noqa: E402
 
 SMALLEST_GOAL = 0.95  # x WebP lossless, geometric mean per kind, K = 256
 DECODE_GOAL = 2.0  # x PNG-8's decode time
@@ -229,9 +238,76 @@ class Case:
     decode_png: float
     filtered: bool = False  # smallest stored the rows through a row filter (spec 6.5)
     decode_kmz_one: float = 0.0  # the same decode with one thread (kmzcodec.threads budget 1)
+    stages: dict[str, dict[str, float]] | None = None  # setting -> step -> ms (--stages)
 
 
-def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int) -> Case:
+#: The steps of :func:`decode_stages`, in order, and what each one times.
+STAGES = {
+    "read": "header, lengths and the data CRC-32 (container.parse_header, check_length, check_crc)",
+    "xz index": "the .xz structure checks before decoding (xzscan.check; lzma only)",
+    "codec": "zlib or liblzma alone, the whole stream in order on one thread",
+    "slowest block": "liblzma alone on the slowest run of blocks decode shares out (several blocks only)",
+    "decompress": "container.decompress as decode calls it (blocks on threads)",
+    "pixels": "padding and range checks, unpacking, undoing a row filter (image.pixels)",
+    "image": "the Pillow image made and its palette set",
+    "decode": "kmzcodec.decode(data).load(), whole",
+    "PNG-8": "Image.open(io.BytesIO(png)).load()",
+}
+
+
+def decode_stages(data: bytes, png: bytes, repeat: int) -> dict[str, float]:
+    """Milliseconds (median of ``repeat``) of each step of kmzcodec.decode on ``data`` (STAGES)."""
+    view = memoryview(data)
+    header = container.parse_header(view)
+    palette = view[HEADER_SIZE : header.data_offset]
+    stored = view[header.data_offset : header.file_length - TRAILER_SIZE]
+    trailer = view[header.file_length - TRAILER_SIZE :]
+    rows = container.decompress(header, stored)
+    plan = kmz_image.pixels(header, bytes(palette), rows)
+    mode = kmz_image.image_mode(header)
+    expected = header.raw_length
+
+    def read() -> None:
+        container.check_length(container.parse_header(view), len(view))
+        container.check_crc(palette, stored, trailer)
+
+    def image() -> None:
+        made = Image.frombytes(
+            mode, (header.width, header.height), plan.data, "raw", plan.rawmode, plan.stride, 1
+        )
+        if mode == "P":
+            rawmode, entries = kmz_image.pillow_palette(header, bytes(palette))
+            made.putpalette(entries, rawmode)
+
+    steps: dict[str, Callable[[], object]] = {"read": read}
+    runs: list[list[xzscan.Block]] = []
+    if header.compression is Compression.LZMA:
+        blocks = xzscan.check(stored)
+        steps["xz index"] = lambda: xzscan.check(stored)
+        steps["codec"] = lambda: lzma.LZMADecompressor(
+            format=lzma.FORMAT_XZ, memlimit=xzscan.LZMA_MEMLIMIT
+        ).decompress(stored, expected + 1)
+        if xzblocks.workers(blocks, expected) > 1:
+            runs = xzblocks.runs(blocks, xzblocks.workers(blocks, expected))
+    elif header.compression is Compression.ZLIB:
+        steps["codec"] = lambda: zlib.decompressobj().decompress(stored, expected + 1)
+    steps["decompress"] = lambda: container.decompress(header, stored)
+    steps["pixels"] = lambda: kmz_image.pixels(header, bytes(palette), rows)
+    steps["image"] = image
+    steps["decode"] = lambda: kmzcodec.decode(data).load()
+    steps["PNG-8"] = lambda: Image.open(io.BytesIO(png)).load()
+    for action in steps.values():  # warm: first calls import, allocate, start the helpers
+        action()
+    timed = {name: _median_time(action, repeat) * 1e3 for name, action in steps.items()}
+    if runs:  # each run of blocks decoded alone, as decode shares them out: the slowest
+        slowest = max(_median_time(partial(xzblocks._decode_run, stored, run), repeat) for run in runs)
+        timed["slowest block"] = slowest * 1e3
+    return timed
+
+
+def measure(
+    kind: str, label: str, image: Image.Image, colors: int, repeat: int, stages: bool = False
+) -> Case:
     quantized = encode_details(image, colors).quantized
     palette, indices = quantized.palette, quantized.indices
     mode = "RGBA" if palette.shape[1] == 4 else "RGB"
@@ -261,6 +337,7 @@ def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int)
     decode_png = _median_time(lambda: Image.open(io.BytesIO(png)).load(), repeat)
     with threads.cpu_share(threads.available_cpus()):  # one CPU: blocks decoded in order
         decode_kmz_one = _median_time(lambda: kmzcodec.decode(kmz["smallest"]).load(), repeat)
+    steps = {s: decode_stages(kmz[s], png, repeat) for s in ("default", "smallest")} if stages else None
     stored = kmz["smallest"][header.data_offset : header.file_length - 4]
     blocks = len(xzscan.check(stored)) if header.compression is Compression.LZMA else 1
     return Case(
@@ -279,11 +356,31 @@ def measure(kind: str, label: str, image: Image.Image, colors: int, repeat: int)
         decode_png,
         bool(header.filter),
         decode_kmz_one,
+        steps,
     )
 
 
 def geomean(values: list[float]) -> float:
     return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
+def report_stages(cases: list[Case]) -> None:
+    """The --stages table: ms per step (STAGES), medians; "other" is decode less codec (or the
+    slowest block, when blocks are decoded at once): kmzcodec's own work, Pillow's, and the hand-off
+    to and from the helper thread."""
+    print("\nDecode steps, ms (medians; each step timed alone, same process):\n")
+    for name, meaning in STAGES.items():
+        print(f"- {name}: {meaning}")
+    print(f"\n| image | K | MP | file | {' | '.join(STAGES)} | other | decode/PNG-8 |")
+    print("|---|---:|---:|---|" + "---:|" * (len(STAGES) + 2))
+    for case in cases:
+        for setting, timed in (case.stages or {}).items():
+            cells = " | ".join(f"{timed[name]:.2f}" if name in timed else "-" for name in STAGES)
+            floor = timed.get("slowest block", timed.get("codec", 0.0))
+            print(
+                f"| {case.label} | {case.colors} | {case.pixels / 1e6:.2f} | {setting} | {cells} "
+                f"| {timed['decode'] - floor:.2f} | {timed['decode'] / timed['PNG-8']:.2f} |"
+            )
 
 
 def report(cases: list[Case]) -> None:
@@ -361,11 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="downscale larger images")
     parser.add_argument("--repeat", type=int, default=3, help="timed decodes (median)")
     parser.add_argument("--images", nargs="+", help="only these images (labels)")
+    parser.add_argument("--stages", action="store_true", help="also time each step of the decodes")
     args = parser.parse_args(argv)
     cases = []
     for kind, label, image in images(args.corpus, args.max_pixels, args.images):
         for colors in args.colors:
-            case = measure(kind, label, image, colors, args.repeat)
+            case = measure(kind, label, image, colors, args.repeat, args.stages)
             print(
                 f"{kind} {label} K={colors}: WebP {case.webp:,} PNG-8 {case.png:,} "
                 + " ".join(f"{s} {case.kmz[s]:,}" for s in KMZ_SETTINGS)
@@ -374,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             cases.append(case)
     report(cases)
+    if args.stages:
+        report_stages(cases)
     return 0
 
 

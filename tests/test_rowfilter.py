@@ -64,6 +64,24 @@ def test_residuals_and_restore_are_inverse(rng: np.random.Generator, bits: int) 
             np.testing.assert_array_equal(rowfilter.restore(stored, bits, kind), indices)
 
 
+@pytest.mark.parametrize("scan_pixels", [rowfilter.SCAN_PIXELS, 1000], ids=["default", "small-chunks"])
+def test_restore_by_groups_of_rows_and_doubling(
+    monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator, scan_pixels: int
+) -> None:
+    """The wide-image sums (rows in groups down, doubling along): every group layout (one group,
+    groups and leftover rows, a square number of rows), rows summed in several chunks, and
+    widths of odd lengths and powers of two, against the residuals' inverse."""
+    monkeypatch.setattr(rowfilter, "SCAN_PIXELS", scan_pixels)
+    width = rowfilter.ROW_LOOP_WIDTH
+    for shape in [(1, width), (2, width + 1), (3, 2 * width), (16, width + 7), (37, 300), (50, 1025)]:
+        for bits in (3, 8, 12, 16):
+            indices = rng.integers(0, 1 << bits, size=shape)
+            for kind in (Filter.SUB, Filter.UP, Filter.GRADIENT):
+                stored = rowfilter.residuals(indices, bits, kind)
+                np.testing.assert_array_equal(rowfilter.restore(stored, bits, kind), indices)
+                assert int(stored.max()) < 1 << bits  # the restored values wrapped, not the stored ones
+
+
 def test_residuals_across_row_bands(rng: np.random.Generator) -> None:
     """An image of several bands (kmzcodec.bands) gets the residuals of one whole-image pass."""
     indices = rng.integers(0, 4096, size=(1100, 1000))

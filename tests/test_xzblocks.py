@@ -300,3 +300,38 @@ def test_filtered_rows_in_several_blocks(plain: bytes, two_cpus: None) -> None:
     assert np.array_equal(np.asarray(kmzcodec.decode(data)), ramp)
     outcome = reference.read(data, None)
     assert outcome.valid and outcome.pixels is not None and np.array_equal(outcome.pixels[..., 0], ramp)
+
+
+def test_lzma_writes_several_blocks_when_the_stream_is_large(
+    monkeypatch: pytest.MonkeyPatch, two_cpus: None, counted: list[int]
+) -> None:
+    """compression="lzma" cuts a stream estimated (from the trial sample) at CHECKED_BYTES or more
+    into smallest's blocks of whole rows, filtered or not: every reader decodes it, the blocks on
+    threads, and the same input gives the same bytes. Below that, and at preset 9 (whose 64 MiB
+    dictionaries decoders would not hold two of at once), it stays one block, as before."""
+    monkeypatch.setattr(smallest, "BLOCKED_BYTES", 4096)
+    monkeypatch.setattr(smallest, "CHECKED_BYTES", 4096)
+    indices = _indices(400, 420, 256, 4)
+    assert indices.size > container.TRIAL_PIXELS
+    palette = np.random.default_rng(5).integers(0, 256, (256, 3), dtype=np.uint8)
+    expected = palette[indices]
+    for row_filter in (Filter.NONE, Filter.UP):
+        data = container.write(palette, indices, compression="lzma", row_filter=row_filter)
+        header = container.parse_header(data)
+        assert (header.compression, header.filter) == (Compression.LZMA, row_filter)
+        blocks = xzscan.check(_stored(data))
+        assert len(blocks) == smallest.MAX_BLOCKS
+        assert all(block.uncompressed % header.row_bytes == 0 for block in blocks)
+        counted.clear()
+        assert np.array_equal(np.asarray(kmzcodec.decode(data).convert("RGB")), expected)
+        assert len(counted) == len(blocks)
+        outcome = reference.read(data, None)
+        assert outcome.valid and outcome.pixels is not None and np.array_equal(outcome.pixels, expected)
+        assert container.write(palette, indices, compression="lzma", row_filter=row_filter) == data
+    nine = container.write(palette, indices, compression="lzma", level=9)
+    assert len(xzscan.check(_stored(nine))) == 1
+    monkeypatch.setattr(smallest, "CHECKED_BYTES", 1 << 30)
+    one = container.write(palette, indices, compression="lzma")
+    assert _stored(one) == lzma.compress(
+        indices.tobytes(), format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=6
+    )
