@@ -134,9 +134,13 @@ def curve_order(points: np.ndarray) -> np.ndarray:
     return np.argsort(code, kind="stable")
 
 
-def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
+def plusplus(
+    points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray, order: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of the k-means++ centres (see :func:`_plusplus`), ``first`` the first of them,
-    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate."""
+    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate.
+    ``order``: the points' :func:`curve_order` (of their float32 values), when the caller
+    has it (several starts on the same points); made here otherwise."""
     single = np.ascontiguousarray(points, dtype=np.float32)
     closest = ((single - single[first]) ** 2).sum(axis=1)
     chosen = np.empty(len(uniforms) + 1, dtype=np.intp)
@@ -144,6 +148,6 @@ def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.n
     _compile()
     _plusplus(
         single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen,
-        curve_order(single),
+        curve_order(single) if order is None else order,
     )  # fmt: skip
     return chosen
