@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _sums
-from ._kernels import Centres, Scratch, settle_points
+from ._kernels import Centres, Scratch, settle_and_shift, settle_points
 from .settings import QuantizerSettings
 
 
@@ -205,7 +205,7 @@ def lloyd(
         if largest <= settings.shift_tolerance or step == steps - 1:
             bounds.pending = shift  # the last move: settled by whoever uses the bounds next
             break
-        moving = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
-        if moving.size:
-            _sums._shift_sums(rows, weights, moving, scratch.previous, bounds.labels, mass, sums)
+        settle_and_shift(
+            rows, weights, centers, _arrays(bounds), settings.threaded_points, shift, scratch, mass, sums
+        )
     return centers, bounds
