@@ -120,7 +120,7 @@ class Bounds:
         into.pending = self.pending
         return into
 
-    def found(self, index: np.ndarray, distances: np.ndarray, nearest: np.ndarray) -> None:
+    def found(self, index: np.ndarray | slice, distances: np.ndarray, nearest: np.ndarray) -> None:
         """Exact bounds for the points ``index`` from a look-up of their nearest centres."""
         self.labels[index], self.upper[index] = nearest[:, 0], distances[:, 0]
         self.second[index], self.near[index] = nearest[:, 1], distances[:, 1]
@@ -132,7 +132,7 @@ def _found(rows: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -
     n = len(rows)
     bounds = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
     nearest = Centres(centers).nearest(rows, None, min(3, len(centers)), settings.threaded_points)
-    bounds.found(np.arange(n), *nearest)
+    bounds.found(slice(None), *nearest)  # every point, in order
     return bounds
 
 
