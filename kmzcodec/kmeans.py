@@ -22,9 +22,10 @@ from .settings import QuantizerSettings
 def dot(first: np.ndarray, second: np.ndarray) -> float:
     """The dot product of two long vectors, on this thread. ``first @ second`` goes to OpenBLAS,
     which splits dot products of over 10,000 terms over all its threads; those then spin waiting
-    for more work for a while (about 0.1 s of CPU on a 2-CPU machine per dithered encode, a
-    seventh of a 4 MP photograph's at K = 256; a seeding start's inertia on a busy machine now
-    and then waits milliseconds for them), and the sum's rounding depends on their count."""
+    for more work for a while (on a 2-CPU machine about 0.1 s of CPU per dithered encode, a
+    seventh of a 4 MP photograph's at K = 256; and after the inertias of the four seeding
+    starts at K = 16 on a 0.25 MP photograph, 0.19 s of CPU for a 0.11 s encode), and the
+    sum's rounding depends on their count."""
     return float(np.einsum("i,i->", first, second))
 
 
