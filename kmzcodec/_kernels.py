@@ -33,7 +33,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import _walk
+from . import _sums, _walk
 from .bands import map_bands
 from .jit import compile_in_place
 from .threads import cpu_budget
@@ -44,6 +44,7 @@ _COMPILED: list[bool] = []
 
 
 def _compile() -> None:
+    _sums._compile()  # _settle_and_shift calls _sums._shift_sums
     compile_in_place(
         globals(),
         (
@@ -55,6 +56,8 @@ def _compile() -> None:
             "_search_near",
             "_search_all",
             "_settle",
+            "_settle_one",
+            "_settle_and_shift",
         ),
         _COMPILED,
     )
@@ -413,6 +416,51 @@ def _settle(  # type: ignore[no-untyped-def]
     return swaps, looks
 
 
+def _settle_one(  # type: ignore[no-untyped-def]
+    points, centers, columns, neighbours, reach, half_gap, known, table, table_columns, shift, spread,
+    labels, upper, second, near, lower, previous, swapped, looked,
+):  # fmt: skip
+    """:func:`_prepare` then :func:`_settle` of every point, in one call: what
+    :func:`settle_points` does on one thread (a Lloyd run makes a call a step, and on small
+    images the calls' own cost shows). ``largest`` and ``nearby`` are made from ``spread``
+    as there (maxima: the same values)."""
+    _prepare(centers, columns, neighbours, reach, half_gap, known, table, table_columns)
+    largest = spread.max()
+    if table.shape[1] > 1:
+        nearby = np.empty(table.shape[0])
+        for a in range(table.shape[0]):
+            most = spread[table[a, 1]]
+            for slot in range(2, table.shape[1]):
+                most = max(most, spread[table[a, slot]])
+            nearby[a] = most
+    else:
+        nearby = spread
+    return _settle(
+        points, 0, points.shape[0], centers, columns, table, table_columns, reach, half_gap, shift,
+        largest, nearby, labels, upper, second, near, lower, previous, swapped, looked,
+    )  # fmt: skip
+
+
+def _settle_and_shift(  # type: ignore[no-untyped-def]
+    points, weights, centers, columns, neighbours, reach, half_gap, known, table, table_columns, shift,
+    labels, upper, second, near, lower, previous, swapped, looked, mass, sums,
+):  # fmt: skip
+    """A Lloyd step after the centres moved, on one thread, in one call: the points settled
+    (:func:`_settle_one`, ``spread`` = ``shift``) and the cluster sums updated by those whose
+    label changed, swapped ones first, then searched ones, each in order, as
+    :func:`kmzcodec.lloyd.lloyd` does it with :func:`settle_points`."""
+    swaps, looks = _settle_one(
+        points, centers, columns, neighbours, reach, half_gap, known, table, table_columns, shift, shift,
+        labels, upper, second, near, lower, previous, swapped, looked,
+    )  # fmt: skip
+    if swaps + looks:
+        moving = np.empty(swaps + looks, dtype=np.intp)
+        moving[:swaps] = swapped[:swaps]
+        moving[swaps:] = looked[:looks]
+        _sums._shift_sums(points, weights, moving, previous, labels, mass, sums)
+    return swaps + looks
+
+
 class Scratch:
     """Buffers of :func:`settle_points` for ``n`` points and ``k`` centres in ``dims``
     dimensions, kept through the steps of one Lloyd run: ``previous``, ``swapped`` and
@@ -449,12 +497,20 @@ def settle_points(
     (:func:`_chunks`); the answer does not depend on how many."""
     rows = np.ascontiguousarray(centers, dtype=np.float64)
     _compile()
+    spread = shift if spread is None else spread
+    if len(points) and (len(points) < chunk or cpu_budget() < 2):  # one call, as _chunks would make
+        swaps, looks = _settle_one(
+            points, rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
+            scratch.known, scratch.near, scratch.near_columns, shift, spread, *bounds,
+            scratch.previous, scratch.swapped, scratch.looked,
+        )  # fmt: skip
+        scratch.known = True
+        return np.concatenate([scratch.swapped[:swaps], scratch.looked[:looks]])
     _prepare(
         rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap, scratch.known,
         scratch.near, scratch.near_columns,
     )  # fmt: skip
     scratch.known = True
-    spread = shift if spread is None else spread
     largest = float(spread.max())
     nearby = spread[scratch.near[:, 1:]].max(axis=1) if scratch.near.shape[1] > 1 else spread
 
@@ -477,3 +533,31 @@ def settle_points(
         [swapped[start : start + swaps] for start, swaps, _ in counts]
         + [looked[start : start + looks] for start, _, looks in counts]
     )
+
+
+def settle_and_shift(
+    points: np.ndarray,
+    weights: np.ndarray,
+    centers: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    chunk: int,
+    shift: np.ndarray,
+    scratch: Scratch,
+    mass: np.ndarray,
+    sums: np.ndarray,
+) -> None:
+    """:func:`settle_points`, then the cluster sums ``mass`` and ``sums`` updated by the points
+    whose label changed (:func:`kmzcodec._sums._shift_sums`): one compiled call where the
+    points are settled on one thread. ``points``, ``weights`` and ``centers``: contiguous float64."""
+    _compile()
+    if len(points) and (len(points) < chunk or cpu_budget() < 2):
+        _settle_and_shift(
+            points, weights, centers, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
+            scratch.known, scratch.near, scratch.near_columns, shift, *bounds,
+            scratch.previous, scratch.swapped, scratch.looked, mass, sums,
+        )  # fmt: skip
+        scratch.known = True
+        return
+    moving = settle_points(points, centers, bounds, chunk, shift, scratch)
+    if moving.size:
+        _sums._shift_sums(points, weights, moving, scratch.previous, bounds[0], mass, sums)

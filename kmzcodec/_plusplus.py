@@ -72,6 +72,10 @@ def _plusplus(points, weights, mass, closest, uniforms, chosen, order):  # type:
                 low[g, d] = min(low[g, d], points[i, d])
                 high[g, d] = max(high[g, d], points[i, d])
     picks = np.empty(trials, dtype=np.intp)
+    # Each candidate's distances to the points it measured (by position in ``order``) and
+    # the groups it measured: the best one's update reads them instead of measuring again.
+    measured = np.empty((trials, n), dtype=np.float32)
+    visited = np.zeros((trials, groups), dtype=np.bool_)
     margin = np.float32(1.0001)  # float32 rounding: measure rather than skip on a near-tie
     for c in range(1, chosen.shape[0]):
         total = 0.0
@@ -86,36 +90,44 @@ def _plusplus(points, weights, mass, closest, uniforms, chosen, order):  # type:
         for t in range(trials):
             picks[t] = _draw(weights, closest, block_total, uniforms[c - 1, t] * total)
         best, best_gain = 0, -1.0
-        for t in range(trials + 1):  # each candidate's gain, then the best one's update
-            update = t == trials
-            x = picks[best] if update else picks[t]
+        for t in range(trials):  # each candidate's gain
+            x = picks[t]
             gain = 0.0
             for g in range(groups):
                 gap = np.float32(0.0)
                 for d in range(dims):
                     step = max(low[g, d] - points[x, d], points[x, d] - high[g, d], np.float32(0.0))
                     gap += step * step
-                if gap > widest[g] * margin:
+                visited[t, g] = not gap > widest[g] * margin
+                if not visited[t, g]:
                     continue
-                farthest = np.float32(0.0)
                 for r in range(g * _GROUP, min(n, (g + 1) * _GROUP)):
                     i = order[r]
                     value = np.float32(0.0)
                     for d in range(dims):
                         step = points[i, d] - points[x, d]
                         value += step * step
+                    measured[t, r] = value
                     near = closest[i]
                     if value < near:
-                        if update:
-                            closest[i] = near = value
-                            stale[i // _DRAW_BLOCK] = True
-                        else:
-                            gain += (near - value) * mass[i]
-                    farthest = max(farthest, near)
-                if update:
-                    widest[g] = farthest
-            if not update and gain > best_gain:
+                        gain += (near - value) * mass[i]
+            if gain > best_gain:
                 best, best_gain = t, gain
+        # The best one's update, from its distances measured above (the groups it skipped
+        # have no point it is nearer to).
+        for g in range(groups):
+            if not visited[best, g]:
+                continue
+            farthest = np.float32(0.0)
+            for r in range(g * _GROUP, min(n, (g + 1) * _GROUP)):
+                i = order[r]
+                value = measured[best, r]
+                near = closest[i]
+                if value < near:
+                    closest[i] = near = value
+                    stale[i // _DRAW_BLOCK] = True
+                farthest = max(farthest, near)
+            widest[g] = farthest
         chosen[c] = picks[best]
 
 
@@ -134,9 +146,13 @@ def curve_order(points: np.ndarray) -> np.ndarray:
     return np.argsort(code, kind="stable")
 
 
-def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray) -> np.ndarray:
+def plusplus(
+    points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.ndarray, order: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of the k-means++ centres (see :func:`_plusplus`), ``first`` the first of them,
-    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate."""
+    one row of ``uniforms`` (in [0, 1)) per further centre, one column per candidate.
+    ``order``: the points' :func:`curve_order` (of their float32 values), when the caller
+    has it (several starts on the same points); made here otherwise."""
     single = np.ascontiguousarray(points, dtype=np.float32)
     closest = ((single - single[first]) ** 2).sum(axis=1)
     chosen = np.empty(len(uniforms) + 1, dtype=np.intp)
@@ -144,6 +160,6 @@ def plusplus(points: np.ndarray, weights: np.ndarray, first: int, uniforms: np.n
     _compile()
     _plusplus(
         single, weights.astype(np.float64), weights.astype(np.float32), closest, uniforms, chosen,
-        curve_order(single),
+        curve_order(single) if order is None else order,
     )  # fmt: skip
     return chosen

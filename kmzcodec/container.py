@@ -380,7 +380,8 @@ def _candidate_bits(colors: int) -> list[int]:
 
 
 def _trial_sample(indices: np.ndarray) -> np.ndarray:
-    """About TRIAL_PIXELS pixels of whole rows, in four bands spread over the image."""
+    """About TRIAL_PIXELS pixels of whole rows, in four bands spread over the image; on an
+    image of at most four times that many rows, its first rows (see :func:`_head_rows`)."""
     height, width = indices.shape
     rows = max(1, min(height, TRIAL_PIXELS // width))
     if rows * 4 >= height:
@@ -390,13 +391,27 @@ def _trial_sample(indices: np.ndarray) -> np.ndarray:
     return np.concatenate([indices[top : top + band] for top in starts])
 
 
+def _head_rows(indices: np.ndarray) -> int:
+    """How many of the image's first rows :func:`_trial_sample` takes when the sample is
+    those rows and not the whole image (0 otherwise): the trial's stream of them can then
+    begin the stored one (:func:`kmzcodec.deflate.libdeflate_continue`)."""
+    height, width = indices.shape
+    rows = max(1, min(height, TRIAL_PIXELS // width))
+    return rows if rows * 4 >= height and rows < height else 0
+
+
 @dataclass(frozen=True)
 class Packing:
-    """What the writer stores: bits per index, how it compresses, and the stream if already made."""
+    """What the writer stores: bits per index, how it compresses, and the stream if already
+    made; or ``head``, a stream of the image's first ``head_rows`` rows at this width made by
+    the trial (libdeflate, at this effort's level or another), which the stored stream
+    continues at this effort."""
 
     bits: int
     effort: Effort | None
     stored: bytes | bytearray | memoryview | None = None
+    head: bytes | bytearray | memoryview | None = None
+    head_rows: int = 0
 
 
 def _choose_packing(
@@ -407,7 +422,11 @@ def _choose_packing(
     Every candidate width is tried at the fast level; the best one is then tried
     at the strong level, and that gain decides the effort (see FAST_LIBDEFLATE_LEVEL),
     with zlib 9 tried too in the doubtful band. When the sample is the whole image,
-    the smallest of the trial's streams is the one stored.
+    the smallest of the trial's streams is the one stored; when it is the image's first
+    rows (small images), the smaller of the trial's two libdeflate streams of them at the
+    chosen width begins the stored one (:attr:`Packing.head`), so only the other rows are
+    compressed again (no match reaches back across the cut: -1.3 to +0.9 % in stream size
+    on 0.2-0.5 MP images, below +0.6 % on most).
     """
     widths = [bits] if bits is not None else _candidate_bits(colors)
     if compression is Compression.NONE:
@@ -425,7 +444,7 @@ def _choose_packing(
     streams = {width: _compress(packed[width], compression, effort) for width in widths}
     best = min(widths, key=lambda width: len(streams[width]))
     if not automatic:
-        return Packing(best, effort, streams[best] if whole else None)
+        return _packing(best, effort, streams[best], whole, _head_rows(indices))
     made = {_FAST: streams[best], _STRONG: _compress(packed[best], compression, _STRONG)}
     gain = 1 - len(made[_STRONG]) / len(made[_FAST])
     if whole:
@@ -441,7 +460,25 @@ def _choose_packing(
         thorough = _compress(packed[best], compression, _THOROUGH)
         if len(thorough) <= len(made[_STRONG]) * (1 - THOROUGH_EXTRA_GAIN):
             return Packing(best, _THOROUGH)
-    return Packing(best, _STRONG if gain >= STRONG_MIN_GAIN else _FAST)
+    chosen = _STRONG if gain >= STRONG_MIN_GAIN else _FAST
+    # Either stream of the first rows can begin the stored one: the smaller does (the fast
+    # one on a tie), whatever level the other rows take.
+    head = min(made[_FAST], made[_STRONG], key=len)
+    return _packing(best, chosen, head, False, _head_rows(indices))
+
+
+def _packing(
+    bits: int, effort: Effort | None, stream: bytes | bytearray | memoryview, whole: bool, head_rows: int
+) -> Packing:
+    """The packing chosen, with the trial's ``stream`` (of the sample, at ``bits``) kept
+    where the stored stream is it (``whole``: made at ``effort``) or begins with it (the
+    sample is the first ``head_rows`` rows and the effort libdeflate's: small images,
+    whose sample is most of them, are not compressed again in full)."""
+    if whole:
+        return Packing(bits, effort, stream)
+    if head_rows and effort is not None and effort[0] == "libdeflate":
+        return Packing(bits, effort, head=stream, head_rows=head_rows)
+    return Packing(bits, effort)
 
 
 def _informational(kind: type, value: object, what: str):  # type: ignore[no-untyped-def]
@@ -525,6 +562,9 @@ def write(
     else:
         packing = _choose_packing(indices, colors, codec, level, bits_per_index)
         bits, stored = packing.bits, packing.stored
+        if stored is None and packing.head is not None and packing.effort is not None:
+            rest = bitpack.pack(indices[packing.head_rows :], bits)
+            stored = deflate.libdeflate_continue(packing.head, rest, packing.effort[1])
         if stored is None and codec is Compression.LZMA:
             stored = _lzma_stored(indices, bits, packing.effort)
         elif stored is None:

@@ -351,3 +351,26 @@ def libdeflate_compress(
     if any(piece is None for piece in pieces):  # pragma: no cover - libdeflate's output always walks
         return libdeflate.zlib_compress(data, level)
     return _framed(pieces, data, level)  # type: ignore[arg-type]
+
+
+def libdeflate_continue(
+    head: bytes | bytearray | memoryview, rest: bytes | memoryview, level: int, workers: int | None = None
+) -> bytes | None:
+    """The zlib stream of some data followed by ``rest``, from ``head``, a zlib stream of
+    that data made by :func:`libdeflate_compress`: its blocks made non-final, then ``rest``
+    compressed at ``level`` (in the pieces of :func:`libdeflate_cuts` of its own length), as
+    the pieces above are joined. The writer's trial has already compressed the first rows
+    of a small image (kmzcodec.container); only the rest is compressed again. The cut costs
+    what a piece's does (matches do not reach back across it). None if ``head`` does not
+    walk (never for libdeflate's output)."""
+    compile_in_place(globals(), _KERNELS, _COMPILED)
+    joined = _unfinal(bytes(head[2:-4]))
+    if joined is None:  # pragma: no cover - libdeflate's output always walks
+        return None
+    view = memoryview(rest)
+    spans = list(itertools.pairwise(libdeflate_cuts(len(rest))))
+    pieces = run_all([partial(_libdeflate_piece, view, start, stop, level) for start, stop in spans], workers)
+    if any(piece is None for piece in pieces):  # pragma: no cover - libdeflate's output always walks
+        return None
+    check = zlib.adler32(rest, int.from_bytes(head[-4:], "big"))
+    return b"".join((bytes(head[:2]), joined, *pieces, check.to_bytes(4, "big")))  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _sums
-from ._kernels import Centres, Scratch, settle_points
+from ._kernels import Centres, Scratch, settle_and_shift, settle_points
 from .settings import QuantizerSettings
 
 
@@ -120,7 +120,7 @@ class Bounds:
         into.pending = self.pending
         return into
 
-    def found(self, index: np.ndarray, distances: np.ndarray, nearest: np.ndarray) -> None:
+    def found(self, index: np.ndarray | slice, distances: np.ndarray, nearest: np.ndarray) -> None:
         """Exact bounds for the points ``index`` from a look-up of their nearest centres."""
         self.labels[index], self.upper[index] = nearest[:, 0], distances[:, 0]
         self.second[index], self.near[index] = nearest[:, 1], distances[:, 1]
@@ -132,7 +132,7 @@ def _found(rows: np.ndarray, centers: np.ndarray, settings: QuantizerSettings) -
     n = len(rows)
     bounds = Bounds(*(np.empty(n, dtype=dtype) for dtype in (np.intp, float, np.intp, float, float)))
     nearest = Centres(centers).nearest(rows, None, min(3, len(centers)), settings.threaded_points)
-    bounds.found(np.arange(n), *nearest)
+    bounds.found(slice(None), *nearest)  # every point, in order
     return bounds
 
 
@@ -205,7 +205,7 @@ def lloyd(
         if largest <= settings.shift_tolerance or step == steps - 1:
             bounds.pending = shift  # the last move: settled by whoever uses the bounds next
             break
-        moving = settle_points(rows, centers, _arrays(bounds), settings.threaded_points, shift, scratch)
-        if moving.size:
-            _sums._shift_sums(rows, weights, moving, scratch.previous, bounds.labels, mass, sums)
+        settle_and_shift(
+            rows, weights, centers, _arrays(bounds), settings.threaded_points, shift, scratch, mass, sums
+        )
     return centers, bounds

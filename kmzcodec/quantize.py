@@ -56,7 +56,7 @@ from .dithermap import MIN_MAP_SIDE, contrast_map
 from .errors import KmzError
 from .gmm import gmm
 from .histogram import histogram
-from .kmeans import cells_of, kmeans, merge_cells
+from .kmeans import cells_of, dot, kmeans, merge_cells
 from .lloyd import Bounds, cluster_sums, nearest, nearest_distance, settle
 from .settings import DEFAULT_SETTINGS, QuantizerSettings
 from .threads import cpu_budget
@@ -83,14 +83,6 @@ class Quantized:
     method: str  # "kmeans", "gmm" or "exact" (the image had <= K colours)
     colorspace: str
     dithered: bool
-
-
-def _dot(first: np.ndarray, second: np.ndarray) -> float:
-    """The dot product of two long vectors, on this thread. ``first @ second`` goes to OpenBLAS,
-    which splits dot products of over 10,000 terms over all its threads; those then spin waiting
-    for more work for a while (about 0.1 s of CPU on a 2-CPU machine per dithered encode, a
-    seventh of a 4 MP photograph's at K = 256), and the sum's rounding depends on their count."""
-    return float(np.einsum("i,i->", first, second))
 
 
 def _index_dtype(colors: int) -> type:
@@ -258,7 +250,7 @@ class Quantizer:
         moved_any = False
         for _ in range(PARTNER_STEPS):
             gaps = nearest_distance(2.0 * points - entries[near], lookup, self.settings) ** 2
-            mean_gap = _dot(weights, gaps) / weights.sum()
+            mean_gap = dot(weights, gaps) / weights.sum()
             if mean_gap <= 0.0:
                 break
             boost = weights * (1.0 + strength * np.minimum(gaps / mean_gap, PARTNER_CAP))
@@ -304,7 +296,7 @@ class Quantizer:
         entries = palette.astype(np.float64)
         # Sums per entry, not an (n, channels) array of differences: T = E|x|^2 - |mean|^2 and
         # W = E|x|^2 - 2 sum_j c_j . S_j + sum_j m_j |c_j|^2 (S_j, m_j: entry j's weighted sum and mass).
-        squares = _dot(weights, np.einsum("ij,ij->i", colors, colors))
+        squares = dot(weights, np.einsum("ij,ij->i", colors, colors))
         mass, sums = cluster_sums(colors, weights, labels, len(palette))
         mean = sums.sum(axis=0)
         total = squares - mean @ mean

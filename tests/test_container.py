@@ -274,9 +274,62 @@ def test_automatic_effort_rises_with_what_the_sample_gains(
     assert packing.effort == effort, name
     palette = np.zeros((colors, 3), dtype=np.uint8)
     chosen = container.write(palette, indices)
-    fast = container._compress(bitpack.pack(indices, packing.bits), Compression.ZLIB, container._FAST)
+    # At the fast level, made as the writer makes it: from the trial's stream of the first
+    # rows where it continues that (these images' samples are their first 163 rows).
+    fast = _fast_stream(indices, packing.bits, container._head_rows(indices))
     assert len(_stored(chosen)) <= len(fast)
     np.testing.assert_array_equal(np.asarray(kmzcodec.decode(chosen)), indices)
+
+
+def _fast_stream(indices: np.ndarray, bits: int, head_rows: int) -> bytes:
+    if not head_rows:
+        return bytes(container._compress(bitpack.pack(indices, bits), Compression.ZLIB, container._FAST))
+    head = container._compress(bitpack.pack(indices[:head_rows], bits), Compression.ZLIB, container._FAST)
+    level = container.FAST_LIBDEFLATE_LEVEL
+    joined = deflate.libdeflate_continue(head, bitpack.pack(indices[head_rows:], bits), level)
+    assert joined is not None
+    return joined
+
+
+@pytest.mark.parametrize(
+    ("name", "indices", "colors", "effort"),
+    [
+        ("noise", np.random.default_rng(5).integers(0, 16, (600, 800), dtype=np.uint8), 16, container._FAST),
+        ("bent rings", _rings(3.0), 64, container._STRONG),
+    ],
+)
+def test_a_small_image_continues_the_trials_stream_of_its_first_rows(
+    name: str, indices: np.ndarray, colors: int, effort: container.Effort
+) -> None:
+    # The sample is the first 163 of 600 rows: the trial's stream of them, at the width and
+    # effort chosen, begins the stored stream, and only the other rows are compressed again.
+    rows = container._head_rows(indices)
+    assert rows and np.array_equal(container._trial_sample(indices), indices[:rows])
+    packing = container._choose_packing(indices, colors, Compression.ZLIB, None, None)
+    assert packing.effort == effort and packing.stored is None and packing.head_rows == rows, name
+    assert packing.effort is not None and packing.head is not None
+    # The head is the smaller of the trial's fast and strong streams of those rows.
+    head = bitpack.pack(indices[:rows], packing.bits)
+    trials = [
+        container._compress(head, Compression.ZLIB, tried) for tried in (container._FAST, container._STRONG)
+    ]
+    assert bytes(packing.head) == bytes(min(trials, key=len))
+    stored = _stored(container.write(np.zeros((colors, 3), dtype=np.uint8), indices))
+    rest = bitpack.pack(indices[rows:], packing.bits)
+    assert stored == deflate.libdeflate_continue(packing.head, rest, packing.effort[1])
+    raw = bitpack.pack(indices, packing.bits)
+    engine = zlib.decompressobj()
+    assert engine.decompress(stored) == bytes(raw) and engine.eof and not engine.unused_data
+    # The cut costs little against one stream of the whole image at that effort.
+    whole = container._compress(raw, Compression.ZLIB, packing.effort)
+    assert len(stored) <= len(whole) * 1.01 + 400
+
+
+def test_a_large_image_does_not_reuse_its_sample() -> None:
+    indices = np.random.default_rng(5).integers(0, 16, (2000, 800), dtype=np.uint8)
+    assert container._head_rows(indices) == 0  # the sample is four bands spread over the image
+    packing = container._choose_packing(indices, 16, Compression.ZLIB, None, None)
+    assert packing.stored is None and packing.head is None
 
 
 def test_a_small_image_is_compressed_once_by_the_trial() -> None:

@@ -53,6 +53,24 @@ def test_pieces_join_into_one_stream_whatever_the_threads(kind: str, level: int)
     assert len(one) <= len(libdeflate.zlib_compress(data, level)) * 1.01 + 400 * deflate.LIBDEFLATE_PIECES
 
 
+@pytest.mark.usefixtures("small_pieces")
+@pytest.mark.parametrize("level", [6, 9])
+@pytest.mark.parametrize("kind", ["random", "indices", "runs", "zeros"])
+@pytest.mark.parametrize("split", [1, PIECE // 3, 2 * PIECE + 7])
+def test_a_stream_continued_is_one_stream_of_both_parts(kind: str, level: int, split: int) -> None:
+    # The head made as the writer's trial makes it (one piece, or several already joined),
+    # continued by the rest (one piece, or several: 64 KiB pieces here).
+    data = _inputs()[kind]
+    head = deflate.libdeflate_compress(data[:split], level)
+    joined = deflate.libdeflate_continue(head, data[split:], level, workers=1)
+    assert joined is not None
+    assert joined == deflate.libdeflate_continue(head, data[split:], level, workers=2)
+    _one_stream(joined, data)
+    assert joined[:2] == head[:2]  # the head's own zlib header
+    whole = libdeflate.zlib_compress(data, level)
+    assert len(joined) <= len(whole) * 1.01 + 400 * (1 + deflate.LIBDEFLATE_PIECES)
+
+
 def test_one_piece_is_libdeflates_own_stream() -> None:
     data = _inputs()["indices"][: deflate.LIBDEFLATE_PIECE]
     assert deflate.libdeflate_compress(data, 9) == libdeflate.zlib_compress(data, 9)
