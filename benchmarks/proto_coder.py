@@ -825,15 +825,6 @@ def decoder_tables(palette: np.ndarray, freq: np.ndarray) -> tuple:
     return rank, nn, *search_tables(freq)
 
 
-def _median_time(action, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def rows_of(kind: str, label: str, image: Image.Image, colors: int, cache: Path | None) -> tuple:
     """(stored-order indices, palette, smallest's file bytes), as smallest stores them."""
     saved = cache / f"{kind}--{label}--{colors}.npz" if cache else None
@@ -897,7 +888,7 @@ def main() -> int:
         png = io.BytesIO()
         _corpus.png8(palette, indices).save(png, "PNG", optimize=True)
         png_bytes = png.getvalue()
-        png_s = _median_time(lambda: Image.open(io.BytesIO(png_bytes)).load(), args.repeat)  # noqa: B023
+        png_s = bench_smallest._median_time(lambda: Image.open(io.BytesIO(png_bytes)).load(), args.repeat)  # noqa: B023
         cells = [f"{files[name] / size:.3f}" for name in NAMES]
         for name in NAMES:
             ratios[kind].setdefault(name, []).append(files[name] / size)
@@ -907,12 +898,12 @@ def main() -> int:
             if not np.array_equal(run(words, height, width, *decoder_tables(palette, freq)), indices):
                 raise SystemExit(f"{label}: the prototype decoder does not give the stored indices")
             coded_bytes = 2 * sum(len(part) - 2 for part in words) + overhead + palette.size + table
-            whole = _median_time(
+            whole = bench_smallest._median_time(
                 lambda: run(words, height, width, *decoder_tables(palette, freq)),  # noqa: B023
                 args.repeat,
             )
             ready = decoder_tables(palette, freq)
-            alone = _median_time(lambda: run(words, height, width, *ready), args.repeat)  # noqa: B023
+            alone = bench_smallest._median_time(lambda: run(words, height, width, *ready), args.repeat)  # noqa: B023
             name = "rank-up+prev" if decoupled else "rank"
             if decoupled:  # the chain alone, one stream over the whole image
                 _, rank = distance_order(palette)
@@ -922,7 +913,7 @@ def main() -> int:
                 start, cum = search_tables(one_freq)
                 if not np.array_equal(_jit["symbols_only"](one[0], contexts, width, start, cum), sym):
                     raise SystemExit(f"{label}: the symbols do not decode")
-                chain = _median_time(
+                chain = bench_smallest._median_time(
                     lambda: _jit["symbols_only"](one[0], contexts, width, start, cum),  # noqa: B023
                     args.repeat,
                 )
@@ -938,7 +929,7 @@ def main() -> int:
                     got = _jit["symbols_two"](*words, *given, width, start, cum)
                     if not all(np.array_equal(a, b) for a, b in zip(got, pair, strict=True)):
                         raise SystemExit(f"{label}: the two streams' symbols do not decode")
-                    chain2 = _median_time(
+                    chain2 = bench_smallest._median_time(
                         lambda: _jit["symbols_two"](*words, *given, width, start, cum),  # noqa: B023
                         args.repeat,
                     )
