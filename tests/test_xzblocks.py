@@ -335,3 +335,25 @@ def test_lzma_writes_several_blocks_when_the_stream_is_large(
     assert _stored(one) == lzma.compress(
         indices.tobytes(), format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=6
     )
+
+
+def test_blocks_are_compressed_at_once_and_the_stream_does_not_depend_on_it(
+    plain: bytes, two_cpus: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _stored(plain)
+    with threads.cpu_share(2):  # one CPU: the pieces in turn on this thread
+        alone = _three_blocks(rows, 300)
+    original = lzma.compress
+    meeting = threading.Barrier(2)
+    seen: list[int] = []
+
+    def compress(*args: Any, **kwargs: Any) -> bytes:
+        seen.append(threading.get_ident())
+        if len(seen) <= 2:
+            meeting.wait(timeout=10)  # the first two pieces wait for each other: two threads
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lzma, "compress", compress)
+    together = _three_blocks(rows, 300)
+    assert len(seen) == 3 and len(set(seen[:2])) == 2
+    assert together == alone
