@@ -465,7 +465,36 @@ def _compile() -> dict[str, object]:
 # strip. The symbol is found from ``start[context, slot >> (SCALE - COARSE)]`` by a short
 # search in ``cum[context]`` (both small). All arithmetic in int64 (numba turns mixed unsigned
 # and signed integers into floats); renormalisation without a branch (2 words of padding).
-_PIXEL = """
+#: Generated-code pieces both decoders use: the candidate list (left, up, up-right, up-left,
+#: duplicates dropped), and an escape's rank ``r`` turned into the index.
+_CANDIDATES = """
+cand[0] = left
+count = 1
+cand[count] = up
+count += up != left
+cand[count] = right
+count += (right != left) & (right != up)
+cand[count] = corner
+count += (corner != left) & (corner != up) & (corner != right)
+"""
+_ESCAPED = """
+for j in range(count):  # the candidates' places in left's order, ascending
+    seen[j] = rank[left, cand[j]]
+for j in range(1, count):
+    v = seen[j]
+    m = j - 1
+    while m >= 0 and seen[m] > v:
+        seen[m + 1] = seen[m]
+        m -= 1
+    seen[m + 1] = v
+for j in range(count):
+    if seen[j] <= r:
+        r += 1
+out[y, col] = nn[left, r]
+"""
+
+_PIXEL = (
+    """
                 y = top{k} + row
                 if row == 0:
                     left = np.int64(out[y, col - 1]) if col > 0 else np.int64(0)
@@ -489,15 +518,9 @@ _PIXEL = """
                 more = x{k} < 65536
                 x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
                 pos{k} += more
-                cand[0] = left
-                count = 1
-                cand[count] = up
-                count += up != left
-                cand[count] = right
-                count += (right != left) & (right != up)
-                cand[count] = corner
-                count += (corner != left) & (corner != up) & (corner != right)
-                if s < 4:
+"""
+    + textwrap.indent(_CANDIDATES, " " * 16)
+    + """                if s < 4:
                     out[y, col] = cand[s]
                 else:
                     r = s - 4
@@ -510,20 +533,10 @@ _PIXEL = """
                         x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
                         pos{k} += more
                         r = ((4 | (e & 3)) << nb) | raw
-                    for j in range(count):  # the candidates' places in left's order, ascending
-                        seen[j] = rank[left, cand[j]]
-                    for j in range(1, count):
-                        v = seen[j]
-                        k = j - 1
-                        while k >= 0 and seen[k] > v:
-                            seen[k + 1] = seen[k]
-                            k -= 1
-                        seen[k + 1] = v
-                    for j in range(count):
-                        if seen[j] <= r:
-                            r += 1
-                    out[y, col] = nn[left, r]
 """
+    + textwrap.indent(_ESCAPED, " " * 20)
+    + """"""
+)
 
 _DECODER = """
 def decode(words, height, width, rank, nn, start, cum):
@@ -612,7 +625,8 @@ _SYMBOLS = """
                         x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
                         pos{k} += more
 """
-_INDICES = """
+_INDICES = (
+    """
             if top{k} + row < end{k}:
                 y = top{k} + row
                 last{k} = 0
@@ -626,15 +640,9 @@ _INDICES = """
                         corner = np.int64(out[y - 1, col - 1]) if col > 0 else up
                         right = np.int64(out[y - 1, col + 1]) if col + 1 < width else up
                     s = symbols{k}[col]
-                    cand[0] = left
-                    count = 1
-                    cand[count] = up
-                    count += up != left
-                    cand[count] = right
-                    count += (right != left) & (right != up)
-                    cand[count] = corner
-                    count += (corner != left) & (corner != up) & (corner != right)
-                    if s < 4:
+"""
+    + textwrap.indent(_CANDIDATES, " " * 20)
+    + """                    if s < 4:
                         out[y, col] = cand[s]
                     else:
                         r = s - 4
@@ -642,20 +650,10 @@ _INDICES = """
                             e = r - DIRECT
                             nb = 2 + (e >> 2)
                             r = ((4 | (e & 3)) << nb) | raws{k}[col]
-                        for j in range(count):
-                            seen[j] = rank[left, cand[j]]
-                        for j in range(1, count):
-                            v = seen[j]
-                            m = j - 1
-                            while m >= 0 and seen[m] > v:
-                                seen[m + 1] = seen[m]
-                                m -= 1
-                            seen[m + 1] = v
-                        for j in range(count):
-                            if seen[j] <= r:
-                                r += 1
-                        out[y, col] = nn[left, r]
 """
+    + textwrap.indent(_ESCAPED, " " * 24)
+    + """"""
+)
 _ROWS_DECODER = """
 def decode(words, height, width, rank, nn, start, cum):
     out = np.empty((height, width), np.uint8)
