@@ -227,6 +227,7 @@ def kmeans(
     if points.shape[1] == 1 and len(points) <= settings.exact_1d_limit:
         return kmeans_1d(points, weights, k), None
     centers = seed_centers(points, weights, k, seed, settings)
+    colors = np.ascontiguousarray(colors)  # once, not per grid (often a view of RGBA keys)
     bounds: Bounds | None = None
     coarse = np.empty(0)  # points of the last stage run
     cells_of_coarse = np.empty(0, dtype=np.int32)  # its cell number for each colour

@@ -398,10 +398,13 @@ def cluster(
     channels = colors.shape[1]
     reserved = channels == 4 and k > 1 and not colors[0].any()
     clustered = slice(1, None) if reserved else slice(None)
-    points = _to_space(colors[clustered], colorspace)
+    # One contiguous copy (the histogram's colours are often a view of its RGBA keys) for
+    # the coordinates and the k-means' grids both.
+    chosen = np.ascontiguousarray(colors[clustered])
+    points = _to_space(chosen, colorspace)
     weights = counts[clustered].astype(np.float64)
     fit = gmm if method == "gmm" else kmeans
-    centers, bounds = fit(points, weights, colors[clustered], k - int(reserved), seed, settings)
+    centers, bounds = fit(points, weights, chosen, k - int(reserved), seed, settings)
     labels = np.zeros(len(colors), dtype=np.intp)
     palette, labels[clustered] = _assign(points, centers, bounds, colorspace, channels, settings)
     if reserved:
