@@ -21,6 +21,7 @@ from PIL import Image
 
 import kmzcodec
 from kmzcodec import bitpack, container, plugin
+from kmzcodec.format import HEADER_SIZE, Filter
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -255,3 +256,21 @@ def test_every_module_numba_compiles_is_left_out_of_atheris_instrumentation() ->
         )
     }
     assert using == set(COMPILED_MODULES)
+
+
+def test_recovery_may_fail_only_where_d7_makes_an_index_out_of_range() -> None:
+    """Spec D7 with a gradient filter: a row cut in its middle continues, with zero residuals,
+    from the wrong level, here to index 3 of a K = 3 palette (rule 9.12 still applies); with
+    the sub filter the same cut repeats the last index that came through and loads."""
+    palette = np.array([[0, 0, 0], [128, 128, 128], [255, 255, 255]], dtype=np.uint8)
+    indices = np.array([[0, 0, 0, 0, 1, 1, 1, 1], [2] * 8, [2] * 8], dtype=np.uint8)
+    for row_filter, fails in ((Filter.GRADIENT, True), (Filter.SUB, False)):
+        data = container.write(palette, indices, compression="none", row_filter=row_filter)
+        cut = HEADER_SIZE + palette.size + 3  # row 0 (2 bytes) and the first half of row 1
+        got = harnesses.pillow_load(data[:cut], truncated=True)
+        assert harnesses._recovery_out_of_range(data, cut) is fails
+        assert (got.image is None) is fails
+        if fails:
+            assert "index is >=" in str(got.error)
+        else:
+            assert np.asarray(got.image)[1].tolist() == [2] * 8
