@@ -264,20 +264,11 @@ def decode_stages(data: bytes, png: bytes, repeat: int) -> dict[str, float]:
     trailer = view[header.file_length - TRAILER_SIZE :]
     rows = container.decompress(header, stored)
     plan = kmz_image.pixels(header, bytes(palette), rows)
-    mode = kmz_image.image_mode(header)
     expected = header.raw_length
 
     def read() -> None:
         container.check_length(container.parse_header(view), len(view))
         container.check_crc(palette, stored, trailer)
-
-    def image() -> None:
-        made = Image.frombytes(
-            mode, (header.width, header.height), plan.data, "raw", plan.rawmode, plan.stride, 1
-        )
-        if mode == "P":
-            rawmode, entries = kmz_image.pillow_palette(header, bytes(palette))
-            made.putpalette(entries, rawmode)
 
     steps: dict[str, Callable[[], object]] = {"read": read}
     runs: list[list[xzscan.Block]] = []
@@ -293,7 +284,7 @@ def decode_stages(data: bytes, png: bytes, repeat: int) -> dict[str, float]:
         steps["codec"] = lambda: zlib.decompressobj().decompress(stored, expected + 1)
     steps["decompress"] = lambda: container.decompress(header, stored)
     steps["pixels"] = lambda: kmz_image.pixels(header, bytes(palette), rows)
-    steps["image"] = image
+    steps["image"] = lambda: kmz_image.pillow_image(header, bytes(palette), plan)
     steps["decode"] = lambda: kmzcodec.decode(data).load()
     steps["PNG-8"] = lambda: Image.open(io.BytesIO(png)).load()
     for action in steps.values():  # warm: first calls import, allocate, start the helpers

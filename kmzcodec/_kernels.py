@@ -56,6 +56,7 @@ def _compile() -> None:
             "_search_near",
             "_search_all",
             "_settle",
+            "_nearby",
             "_settle_one",
             "_settle_and_shift",
         ),
@@ -69,10 +70,14 @@ def _chunks(function: Callable[[int, int], T], count: int, least: int) -> list[T
     results in chunk order. Fewer items are one direct call, since these calls come by
     the hundred and a thread pool's set-up (about 0.1 ms) would show. Every caller's
     items are independent, so the answer does not depend on how they are cut."""
-    threads = cpu_budget()
-    if count < least or threads < 2:
+    if _one_call(count, least):
         return [function(0, count)] if count else []
-    return map_bands(function, count, 1, -(-count // threads))
+    return map_bands(function, count, 1, -(-count // cpu_budget()))
+
+
+def _one_call(count: int, least: int) -> bool:
+    """Whether :func:`_chunks` makes ``count`` items one direct call."""
+    return count < least or cpu_budget() < 2
 
 
 class Centres:
@@ -425,20 +430,25 @@ def _settle_one(  # type: ignore[no-untyped-def]
     images the calls' own cost shows). ``largest`` and ``nearby`` are made from ``spread``
     as there (maxima: the same values)."""
     _prepare(centers, columns, neighbours, reach, half_gap, known, table, table_columns)
-    largest = spread.max()
-    if table.shape[1] > 1:
-        nearby = np.empty(table.shape[0])
-        for a in range(table.shape[0]):
-            most = spread[table[a, 1]]
-            for slot in range(2, table.shape[1]):
-                most = max(most, spread[table[a, slot]])
-            nearby[a] = most
-    else:
-        nearby = spread
     return _settle(
         points, 0, points.shape[0], centers, columns, table, table_columns, reach, half_gap, shift,
-        largest, nearby, labels, upper, second, near, lower, previous, swapped, looked,
+        spread.max(), _nearby(spread, table), labels, upper, second, near, lower, previous, swapped,
+        looked,
     )  # fmt: skip
+
+
+def _nearby(spread, table):  # type: ignore[no-untyped-def]
+    """For each centre, the most any centre on its list (``table[a, 1:]``, see :func:`_prepare`)
+    moved, ``spread`` being each centre's move; ``spread`` itself without lists."""
+    if table.shape[1] == 1:
+        return spread
+    nearby = np.empty(table.shape[0])
+    for a in range(table.shape[0]):
+        most = spread[table[a, 1]]
+        for slot in range(2, table.shape[1]):
+            most = max(most, spread[table[a, slot]])
+        nearby[a] = most
+    return nearby
 
 
 def _settle_and_shift(  # type: ignore[no-untyped-def]
@@ -498,7 +508,7 @@ def settle_points(
     rows = np.ascontiguousarray(centers, dtype=np.float64)
     _compile()
     spread = shift if spread is None else spread
-    if len(points) and (len(points) < chunk or cpu_budget() < 2):  # one call, as _chunks would make
+    if len(points) and _one_call(len(points), chunk):
         swaps, looks = _settle_one(
             points, rows, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
             scratch.known, scratch.near, scratch.near_columns, shift, spread, *bounds,
@@ -512,7 +522,7 @@ def settle_points(
     )  # fmt: skip
     scratch.known = True
     largest = float(spread.max())
-    nearby = spread[scratch.near[:, 1:]].max(axis=1) if scratch.near.shape[1] > 1 else spread
+    nearby = _nearby(spread, scratch.near)
 
     def settle(start: int, stop: int) -> tuple[int, int, int]:
         swaps, looks = _settle(
@@ -550,7 +560,7 @@ def settle_and_shift(
     whose label changed (:func:`kmzcodec._sums._shift_sums`): one compiled call where the
     points are settled on one thread. ``points``, ``weights`` and ``centers``: contiguous float64."""
     _compile()
-    if len(points) and (len(points) < chunk or cpu_budget() < 2):
+    if len(points) and _one_call(len(points), chunk):
         _settle_and_shift(
             points, weights, centers, scratch.columns, scratch.neighbours, scratch.reach, scratch.half_gap,
             scratch.known, scratch.near, scratch.near_columns, shift, *bounds,

@@ -349,6 +349,21 @@ def _compress(
     return raw
 
 
+def _stream(values: np.ndarray, codec: Compression, packing: Packing) -> bytes | bytearray | memoryview:
+    """The stored data of ``values`` (indices or residuals) packed and compressed as ``packing``
+    says: continuing its ``head`` (libdeflate, small images), or in blocks (large lzma streams:
+    :func:`_lzma_stored`), or as one stream."""
+    effort = packing.effort
+    if packing.head is not None and effort is not None:
+        rest = bitpack.pack(values[packing.head_rows :], packing.bits)
+        continued = deflate.libdeflate_continue(packing.head, rest, effort[1])
+        if continued is not None:
+            return continued
+    if codec is Compression.LZMA:
+        return _lzma_stored(values, packing.bits, effort)
+    return _compress(bitpack.pack(values, packing.bits), codec, effort)
+
+
 def _lzma_stored(values: np.ndarray, bits: int, effort: Effort | None) -> bytes:
     """The ``compression="lzma"`` stream of ``values`` (indices or residuals) packed at ``bits``:
     one block, or MAX_BLOCKS when large (see MAX_BLOCKED_PRESET). The estimate costs one lzma
@@ -383,7 +398,7 @@ def _trial_sample(indices: np.ndarray) -> np.ndarray:
     """About TRIAL_PIXELS pixels of whole rows, in four bands spread over the image; on an
     image of at most four times that many rows, its first rows (see :func:`_head_rows`)."""
     height, width = indices.shape
-    rows = max(1, min(height, TRIAL_PIXELS // width))
+    rows = _sample_rows(height, width)
     if rows * 4 >= height:
         return indices[:rows]
     band = max(1, rows // 4)
@@ -396,8 +411,13 @@ def _head_rows(indices: np.ndarray) -> int:
     those rows and not the whole image (0 otherwise): the trial's stream of them can then
     begin the stored one (:func:`kmzcodec.deflate.libdeflate_continue`)."""
     height, width = indices.shape
-    rows = max(1, min(height, TRIAL_PIXELS // width))
+    rows = _sample_rows(height, width)
     return rows if rows * 4 >= height and rows < height else 0
+
+
+def _sample_rows(height: int, width: int) -> int:
+    """Rows of the trial sample: about TRIAL_PIXELS pixels, the whole image at most."""
+    return max(1, min(height, TRIAL_PIXELS // width))
 
 
 @dataclass(frozen=True)
@@ -554,21 +574,11 @@ def write(
     elif row_filter is not Filter.NONE:
         bits = bits_per_index or min_bits(colors)
         effort = None if level is None else _effort(codec, level)
-        residuals = rowfilter.residuals(indices, bits, row_filter)
-        if codec is Compression.LZMA:
-            stored = _lzma_stored(residuals, bits, effort)
-        else:
-            stored = _compress(bitpack.pack(residuals, bits), codec, effort)
+        stored = _stream(rowfilter.residuals(indices, bits, row_filter), codec, Packing(bits, effort))
     else:
         packing = _choose_packing(indices, colors, codec, level, bits_per_index)
-        bits, stored = packing.bits, packing.stored
-        if stored is None and packing.head is not None and packing.effort is not None:
-            rest = bitpack.pack(indices[packing.head_rows :], bits)
-            stored = deflate.libdeflate_continue(packing.head, rest, packing.effort[1])
-        if stored is None and codec is Compression.LZMA:
-            stored = _lzma_stored(indices, bits, packing.effort)
-        elif stored is None:
-            stored = _compress(bitpack.pack(indices, bits), codec, packing.effort)
+        bits = packing.bits
+        stored = packing.stored if packing.stored is not None else _stream(indices, codec, packing)
     header = Header(width, height, PaletteKind(palette.shape[1]), colors, bits,
                     codec, len(stored), method, colorspace, dithered, row_filter)  # fmt: skip
     palette_bytes = np.ascontiguousarray(palette).tobytes()

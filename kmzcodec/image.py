@@ -81,13 +81,18 @@ def decode(
         ) from None
     payload = container.read(view, check_max_pixels(max_pixels))
     header = payload.header
-    plan = pixels(header, payload.palette, payload.rows)
+    image = pillow_image(header, payload.palette, pixels(header, payload.palette, payload.rows))
+    image.info.update(header.info())
+    return image
+
+
+def pillow_image(header: Header, palette: bytes, plan: Pixels) -> Image.Image:
+    """The Pillow image of ``plan`` (:func:`pixels`), with the file's palette in "P" mode."""
     mode = image_mode(header)
     image = Image.frombytes(
         mode, (header.width, header.height), plan.data, "raw", plan.rawmode, plan.stride, 1
     )
     if mode == "P":
-        rawmode, entries = pillow_palette(header, payload.palette)
+        rawmode, entries = pillow_palette(header, palette)
         image.putpalette(entries, rawmode)
-    image.info.update(header.info())
     return image
