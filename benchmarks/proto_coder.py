@@ -365,86 +365,7 @@ def _compile() -> dict[str, object]:
                 rank[a, order[place]] = place
         return nn, rank
 
-    @kernel
-    def symbols_only(words, contexts, width, start, cum):  # type: ignore[no-untyped-def]
-        """The rANS chain alone (one stream, rank-up+prev symbols, their contexts given without
-        the previous symbol's class, which is added here): the floor of any decoder of this kind."""
-        x = (np.int64(words[0]) << 16) | np.int64(words[1])
-        pos = 2
-        n = len(contexts)
-        out = np.empty(n, np.uint8)
-        last = 0
-        for i in range(n):
-            if i % width == 0:
-                last = 0
-            c = contexts[i] + last
-            slot = x & ((1 << SCALE) - 1)
-            s = np.int64(start[c, slot >> (SCALE - COARSE)])
-            while slot >= np.int64(cum[c, s + 1]):
-                s += 1
-            low = np.int64(cum[c, s])
-            x = (np.int64(cum[c, s + 1]) - low) * (x >> SCALE) + slot - low
-            more = x < 65536
-            x = (x << (16 * more)) | (np.int64(words[pos]) * more)
-            pos += more
-            last = s if s < 2 else (2 if s < 4 else 3)
-            out[i] = s
-            if s >= 4 + DIRECT:
-                x >>= 2 + ((s - 4 - DIRECT) >> 2)
-                more = x < 65536
-                x = (x << (16 * more)) | (np.int64(words[pos]) * more)
-                pos += more
-        return out
-
-    @kernel
-    def symbols_two(first, second, one, two, width, start, cum):  # type: ignore[no-untyped-def]
-        """symbols_only for two strips' streams, a symbol of each in turn (the second strip's
-        rows are not more than the first's)."""
-        x1 = (np.int64(first[0]) << 16) | np.int64(first[1])
-        x2 = (np.int64(second[0]) << 16) | np.int64(second[1])
-        pos1 = pos2 = 2
-        out1 = np.empty(len(one), np.uint8)
-        out2 = np.empty(len(two), np.uint8)
-        last1 = last2 = 0
-        for i in range(len(one)):
-            if i % width == 0:
-                last1 = last2 = 0
-            c = one[i] + last1
-            slot = x1 & ((1 << SCALE) - 1)
-            s = np.int64(start[c, slot >> (SCALE - COARSE)])
-            while slot >= np.int64(cum[c, s + 1]):
-                s += 1
-            low = np.int64(cum[c, s])
-            x1 = (np.int64(cum[c, s + 1]) - low) * (x1 >> SCALE) + slot - low
-            more = x1 < 65536
-            x1 = (x1 << (16 * more)) | (np.int64(first[pos1]) * more)
-            pos1 += more
-            last1 = s if s < 2 else (2 if s < 4 else 3)
-            out1[i] = s
-            if s >= 4 + DIRECT:
-                x1 >>= 2 + ((s - 4 - DIRECT) >> 2)
-                more = x1 < 65536
-                x1 = (x1 << (16 * more)) | (np.int64(first[pos1]) * more)
-                pos1 += more
-            if i < len(two):
-                c = two[i] + last2
-                slot = x2 & ((1 << SCALE) - 1)
-                s = np.int64(start[c, slot >> (SCALE - COARSE)])
-                while slot >= np.int64(cum[c, s + 1]):
-                    s += 1
-                low = np.int64(cum[c, s])
-                x2 = (np.int64(cum[c, s + 1]) - low) * (x2 >> SCALE) + slot - low
-                more = x2 < 65536
-                x2 = (x2 << (16 * more)) | (np.int64(second[pos2]) * more)
-                pos2 += more
-                last2 = s if s < 2 else (2 if s < 4 else 3)
-                out2[i] = s
-                if s >= 4 + DIRECT:
-                    x2 >>= 2 + ((s - 4 - DIRECT) >> 2)
-                    more = x2 < 65536
-                    x2 = (x2 << (16 * more)) | (np.int64(second[pos2]) * more)
-                    pos2 += more
-        return out1, out2
+    symbols_only, symbols_two = _chain_decoder(plain, 1), _chain_decoder(plain, 2)
 
     _jit.update(symbols_only=symbols_only, symbols_two=symbols_two)
     _jit.update(decode=_strips_decoder(plain, STRIPS), distances=distances, up_contexts=up_contexts)
@@ -568,7 +489,11 @@ def _strips_decoder(kernel, strips):  # type: ignore[no-untyped-def]
         for k in range(strips)
     )
     setup = "".join(_SETUP.format(k=k) for k in range(strips))
-    source = _DECODER.format(setup=setup, pixels=pixels)
+    return _generated(kernel, _DECODER.format(setup=setup, pixels=pixels), "decode", strips)
+
+
+def _generated(kernel, source: str, name: str, strips: int):  # type: ignore[no-untyped-def]
+    """The function ``name`` of generated ``source``, compiled by ``kernel``."""
     space = {
         "np": np,
         "MASK": (1 << SCALE) - 1,
@@ -577,8 +502,66 @@ def _strips_decoder(kernel, strips):  # type: ignore[no-untyped-def]
         "DIRECT": DIRECT,
         "STRIPS": strips,
     }
-    exec(compile(source, "<proto_coder decoder>", "exec"), space)  # noqa: S102
-    return kernel(space["decode"])
+    exec(compile(source, f"<proto_coder {name}>", "exec"), space)  # noqa: S102
+    return kernel(space[name])
+
+
+# The rANS chain alone (rank-up+prev symbols, their contexts given without the previous
+# symbol's class, which is added here): the floor of any decoder of this kind. With several
+# streams (one per strip), a symbol of each in turn; the first is the longest.
+_CHAIN = """
+def chain({arguments}, width, start, cum):
+{setup}
+    for i in range(len(contexts0)):
+        if i % width == 0:
+{resets}
+{steps}
+    return {outs}
+"""
+_CHAIN_SETUP = """
+    x{k} = (np.int64(words{k}[0]) << 16) | np.int64(words{k}[1])
+    pos{k} = 2
+    out{k} = np.empty(len(contexts{k}), np.uint8)
+    last{k} = 0
+"""
+_CHAIN_STEP = """
+c = contexts{k}[i] + last{k}
+slot = x{k} & MASK
+s = np.int64(start[c, slot >> SHIFT])
+while slot >= np.int64(cum[c, s + 1]):
+    s += 1
+low = np.int64(cum[c, s])
+x{k} = (np.int64(cum[c, s + 1]) - low) * (x{k} >> SCALE) + slot - low
+more = x{k} < 65536
+x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
+pos{k} += more
+last{k} = s if s < 2 else (2 if s < 4 else 3)
+out{k}[i] = s
+if s >= 4 + DIRECT:
+    x{k} >>= 2 + ((s - 4 - DIRECT) >> 2)
+    more = x{k} < 65536
+    x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
+    pos{k} += more
+"""
+
+
+def _chain_decoder(kernel, streams: int):  # type: ignore[no-untyped-def]
+    """``chain(words0.., contexts0.., width, start, cum)``: :data:`_CHAIN` for ``streams`` streams;
+    their symbols (one array, or a tuple of one per stream)."""
+    steps = []
+    for k in range(streams):
+        step = _CHAIN_STEP.format(k=k)
+        if k:  # later streams may be shorter
+            step = f"\nif i < len(contexts{k}):" + textwrap.indent(step, "    ")
+        steps.append(textwrap.indent(step, " " * 8))
+    source = _CHAIN.format(
+        arguments=", ".join([f"words{k}" for k in range(streams)] + [f"contexts{k}" for k in range(streams)]),
+        setup="".join(_CHAIN_SETUP.format(k=k) for k in range(streams)),
+        resets="\n".join(f"            last{k} = 0" for k in range(streams)),
+        steps="".join(steps),
+        outs=", ".join(f"out{k}" for k in range(streams)),
+    )
+    return _generated(kernel, source, "chain", streams)
 
 
 # The decoupled decoder for "rank-up+prev": its contexts need no pixel of the row being
@@ -694,16 +677,7 @@ def _rows_decoder(kernel, strips):  # type: ignore[no-untyped-def]
         symbols=each(_SYMBOLS, 12),
         indices=each(_INDICES, 8),
     )
-    space = {
-        "np": np,
-        "MASK": (1 << SCALE) - 1,
-        "SHIFT": SCALE - COARSE,
-        "SCALE": SCALE,
-        "DIRECT": DIRECT,
-        "STRIPS": strips,
-    }
-    exec(compile(source, "<proto_coder rows decoder>", "exec"), space)  # noqa: S102
-    return kernel(space["decode"])
+    return _generated(kernel, source, "decode", strips)
 
 
 def distance_order(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
