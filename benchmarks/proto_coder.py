@@ -459,7 +459,8 @@ _PIXEL = (
     + """"""
 )
 
-_DECODER = """
+#: Both decoders' beginning: their buffers and the loop over rows (a row of each strip).
+_DECODE_ROWS = """
 def decode(words, height, width, rank, nn, start, cum):
     out = np.empty((height, width), np.uint8)
     rows = (height + STRIPS - 1) // STRIPS
@@ -467,10 +468,14 @@ def decode(words, height, width, rank, nn, start, cum):
     cand = np.empty(4, np.int64)
     seen = np.empty(4, np.int64)
     for row in range(rows):
-        for col in range(width):
+"""
+_DECODER = (
+    _DECODE_ROWS
+    + """        for col in range(width):
 {pixels}
     return out
 """
+)
 _SETUP = """
     words{k} = words[{k}]
     x{k} = (np.int64(words{k}[0]) << 16) | np.int64(words{k}[1])
@@ -524,25 +529,29 @@ _CHAIN_SETUP = """
     out{k} = np.empty(len(contexts{k}), np.uint8)
     last{k} = 0
 """
-_CHAIN_STEP = """
-c = contexts{k}[i] + last{k}
-slot = x{k} & MASK
+#: Generated-code pieces of the rANS decoders (stream ``k``): the renormalisation after
+#: taking bits from the state, and a symbol from context ``c`` (with its class in ``last``).
+_RENORMALISE = """more = x{k} < 65536
+x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
+pos{k} += more
+"""
+_RANS_SYMBOL = (
+    """slot = x{k} & MASK
 s = np.int64(start[c, slot >> SHIFT])
 while slot >= np.int64(cum[c, s + 1]):
     s += 1
 low = np.int64(cum[c, s])
 x{k} = (np.int64(cum[c, s + 1]) - low) * (x{k} >> SCALE) + slot - low
-more = x{k} < 65536
-x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-pos{k} += more
-last{k} = s if s < 2 else (2 if s < 4 else 3)
-out{k}[i] = s
-if s >= 4 + DIRECT:
-    x{k} >>= 2 + ((s - 4 - DIRECT) >> 2)
-    more = x{k} < 65536
-    x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-    pos{k} += more
 """
+    + _RENORMALISE
+    + "last{k} = s if s < 2 else (2 if s < 4 else 3)\n"
+)
+_CHAIN_STEP = (
+    "\nc = contexts{k}[i] + last{k}\n"
+    + _RANS_SYMBOL
+    + "out{k}[i] = s\nif s >= 4 + DIRECT:\n"
+    + textwrap.indent("x{k} >>= 2 + ((s - 4 - DIRECT) >> 2)\n" + _RENORMALISE, "    ")
+)
 
 
 def _chain_decoder(kernel, streams: int):  # type: ignore[no-untyped-def]
@@ -586,28 +595,17 @@ _UP_CONTEXTS = """
                         c = 1 + pattern * 5 + step
                     contexts{k}[col] = c * 4
 """
-_SYMBOLS = """
-                if top{k} + row < end{k}:
-                    c = contexts{k}[col] + last{k}
-                    slot = x{k} & MASK
-                    s = np.int64(start[c, slot >> SHIFT])
-                    while slot >= np.int64(cum[c, s + 1]):
-                        s += 1
-                    low = np.int64(cum[c, s])
-                    x{k} = (np.int64(cum[c, s + 1]) - low) * (x{k} >> SCALE) + slot - low
-                    more = x{k} < 65536
-                    x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-                    pos{k} += more
-                    last{k} = s if s < 2 else (2 if s < 4 else 3)
-                    symbols{k}[col] = s
-                    if s >= 4 + DIRECT:
-                        nb = 2 + ((s - 4 - DIRECT) >> 2)
-                        raws{k}[col] = x{k} & ((1 << nb) - 1)
-                        x{k} >>= nb
-                        more = x{k} < 65536
-                        x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-                        pos{k} += more
-"""
+_SYMBOLS = "\nif top{k} + row < end{k}:\n" + textwrap.indent(
+    "c = contexts{k}[col] + last{k}\n"
+    + _RANS_SYMBOL
+    + "symbols{k}[col] = s\nif s >= 4 + DIRECT:\n"
+    + textwrap.indent(
+        "nb = 2 + ((s - 4 - DIRECT) >> 2)\nraws{k}[col] = x{k} & ((1 << nb) - 1)\nx{k} >>= nb\n"
+        + _RENORMALISE,
+        "    ",
+    ),
+    "    ",
+)
 _INDICES = (
     """
             if top{k} + row < end{k}:
@@ -637,31 +635,23 @@ _INDICES = (
     + textwrap.indent(_ESCAPED, " " * 24)
     + """"""
 )
-_ROWS_DECODER = """
-def decode(words, height, width, rank, nn, start, cum):
-    out = np.empty((height, width), np.uint8)
-    rows = (height + STRIPS - 1) // STRIPS
-{setup}
-    cand = np.empty(4, np.int64)
-    seen = np.empty(4, np.int64)
-    for row in range(rows):
-{contexts}
+_ROWS_DECODER = (
+    _DECODE_ROWS
+    + """{contexts}
         for col in range(width):
 {symbols}
 {indices}
     return out
 """
-_ROWS_SETUP = """
-    words{k} = words[{k}]
-    x{k} = (np.int64(words{k}[0]) << 16) | np.int64(words{k}[1])
-    pos{k} = 2
-    top{k} = min({k} * rows, height)
-    end{k} = min(top{k} + rows, height)
-    contexts{k} = np.zeros(width, np.int64)
+)
+_ROWS_SETUP = (
+    _SETUP
+    + """    contexts{k} = np.zeros(width, np.int64)
     symbols{k} = np.zeros(width, np.int64)
     raws{k} = np.zeros(width, np.int64)
     last{k} = 0
 """
+)
 
 
 def _rows_decoder(kernel, strips):  # type: ignore[no-untyped-def]
