@@ -7,7 +7,9 @@ corpus's own LICENSES.md ("Photographs: a, b, ..." and "Illustrations ...: c, ..
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +157,24 @@ def synthetic_graphics() -> list[tuple[str, Image.Image]]:
         draw.text((20, 90 + row * 80), f"{row * 10:3d} %", fill=(20, 20, 20))
     result.append(("chart", chart.resize((width * 2, height * 2), Image.Resampling.LANCZOS)))
     return result
+
+
+@contextlib.contextmanager
+def fast_writer() -> Iterator[None]:
+    """Within it, the writer stores every zlib stream at its fast level (libdeflate
+    ``container.FAST_LIBDEFLATE_LEVEL``): its trial still picks the bits per index, but never
+    the strong or thorough level. What the container stage would cost, and the files would
+    weigh, with no stronger level (``--fast-writer`` of bench_encode.py --profile and
+    bench_size.py; issue 15's container share).
+    """
+    from kmzcodec import container
+
+    names = ("STRONG_MIN_GAIN", "THOROUGH_MIN_GAIN", "THOROUGH_PROBE_GAIN", "WHOLE_THOROUGH_BYTES")
+    kept = {name: getattr(container, name) for name in names}
+    try:
+        for name in names:  # no gain reaches these, and no image is small enough
+            setattr(container, name, -1 if name == "WHOLE_THOROUGH_BYTES" else float("inf"))
+        yield
+    finally:
+        for name, value in kept.items():
+            setattr(container, name, value)

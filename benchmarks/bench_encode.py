@@ -34,6 +34,9 @@ pixel lookup, timed by wrapping it, the rest is k-means and palette rounding),
 container (container.write; its packing/effort trial is timed by wrapping
 container._choose_packing, the rest is packing and compression). The bytes must
 equal kmzcodec.encode's, and the stage sum is shown beside encode's own time.
+With --fast-writer every zlib stream is made at the writer's fast level (its trial
+still picks the bits per index): what the container would cost with no stronger level;
+bench_size.py --fast-writer --against gives what that costs in bytes.
 
 --ratio times kmz against pngquant (as the default mode, in rotation, medians of
 --repeat) on the same images as --profile, at K = 16, 64, 256, and judges the goals
@@ -558,6 +561,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only the per-stage breakdown, on corpus and unseen photographs (--ks default: 16,64,256)",
     )
     parser.add_argument(
+        "--fast-writer",
+        action="store_true",
+        help="with --profile: every zlib stream at the writer's fast level (what the container stage "
+        "would cost with no stronger level; bench_size.py --fast-writer gives the bytes)",
+    )
+    parser.add_argument(
         "--ratio",
         action="store_true",
         help="only kmz against pngquant on the corpus and unseen photographs (--ks default: 16,64,256)",
@@ -578,7 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         ks = [int(k) for k in (args.ks if args.ks != parser.get_default("ks") else "16,64,256").split(",")]
         only = set(args.only.split(",")) if args.only else None
-        rows = profile(profile_images(args.corpus, only), ks, args.repeat)
+        with _corpus.fast_writer() if args.fast_writer else contextlib.nullcontext():
+            rows = profile(profile_images(args.corpus, only), ks, args.repeat)
         if args.json:
             Path(args.json).write_text(json.dumps({"profile": rows}, indent=1))
         over = [

@@ -23,6 +23,7 @@ Run from the repository root, under the shared benchmark lock:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import json
@@ -220,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--unseen", action="store_true", help="also photographs and graphics not in the corpus"
     )
+    parser.add_argument(
+        "--fast-writer",
+        action="store_true",
+        help="every zlib stream at the writer's fast level (issue 15: what the strong levels save)",
+    )
     parser.add_argument("--json", help="write the per-case results to this file")
     parser.add_argument("--against", help="compare KMZ sizes with a --json file of an earlier run")
     args = parser.parse_args(argv)
@@ -236,12 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         raise SystemExit("no corpus images selected")
     cases = []
-    for label, kind, load in images:
-        image = load()
-        for colors in args.colors:
-            case = measure(label, image, kind, colors, args.repeat, args.variant)
-            print(f"  {case.image} K={colors}: ratio {case.ratio:.3f}", file=sys.stderr, flush=True)
-            cases.append(case)
+    with _corpus.fast_writer() if args.fast_writer else contextlib.nullcontext():
+        for label, kind, load in images:
+            image = load()
+            for colors in args.colors:
+                case = measure(label, image, kind, colors, args.repeat, args.variant)
+                print(f"  {case.image} K={colors}: ratio {case.ratio:.3f}", file=sys.stderr, flush=True)
+                cases.append(case)
     report(cases, args.variant)
     if args.json:
         Path(args.json).write_text(json.dumps([dataclasses.asdict(c) for c in cases], indent=1))
