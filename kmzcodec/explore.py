@@ -20,6 +20,7 @@ extra); without it ``trials`` leaves ``comparison.ssim`` as None. SSIMULACRA2
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,41 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return checked
 
 
+#: :func:`warm_up` encodes copies of the image with at most this many pixels at the other K.
+WARM_UP_PIXELS = 1 << 14
+
+
+def _shrunk(image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+    """A copy of ``image`` with at most WARM_UP_PIXELS pixels (same mode or dtype)."""
+    if isinstance(image, Image.Image):
+        width, height = image.size
+    else:
+        height, width = np.shape(image)[:2]
+    step = max(1, int(np.ceil(np.sqrt(width * height / WARM_UP_PIXELS))))
+    if step == 1:
+        return image
+    if isinstance(image, Image.Image):
+        return image.resize((max(1, width // step), max(1, height // step)), Image.Resampling.NEAREST)
+    return np.asarray(image)[::step, ::step]
+
+
+def warm_up(image: Image.Image | np.ndarray, ks: Sequence[int], **encode_options: Any) -> float:
+    """Encode ``image`` at the smallest of ``ks``, and a small copy of it (WARM_UP_PIXELS) at
+    each other K; return the seconds it took. The first encode after installing compiles the
+    encoder's numba kernels (cached on disk afterwards: seconds once), some of them only for
+    images of some sizes and some only for some K; this way no trial's ``seconds`` counts
+    that. An error of the options is left for the trials themselves to raise.
+    """
+    start = time.perf_counter()
+    ordered = sorted(ks)
+    with contextlib.suppress(KmzError):  # a trial on the image itself raises it
+        encode_details(image, ordered[0], **encode_options)
+        shrunk = _shrunk(image)
+        for k in ordered[1:]:
+            encode_details(shrunk, k, **encode_options)
+    return time.perf_counter() - start
+
+
 def trial(
     image: Image.Image | np.ndarray,
     k: int,
@@ -124,6 +160,7 @@ def trials(
     with_ssim: bool | None = None,
     with_ssimulacra2: bool | None = None,
     progress: Progress | None = None,
+    warm: bool = True,
     **encode_options: Any,
 ) -> list[Trial]:
     """One :class:`Trial` per K, in the order given.
@@ -131,9 +168,13 @@ def trials(
     ``with_ssim``: None (default) measures SSIM when scikit-image is installed;
     True requires it (ImportError naming the extra otherwise); ``with_ssimulacra2``
     likewise for SSIMULACRA2 (see :func:`trial`). ``progress`` may wrap
-    the K values (e.g. ``tqdm``) to show how far it got.
+    the K values (e.g. ``tqdm``) to show how far it got. ``warm``: first :func:`warm_up`,
+    so that no trial's ``seconds`` counts the kernels' compilation (False: the caller has
+    done it).
     """
     checked = _check_ks(ks)
+    if warm:
+        warm_up(image, checked, **encode_options)
     measure = metrics.ssim_available() if with_ssim is None else with_ssim  # once, not per K
     perceptual = metrics.ssimulacra2_available() if with_ssimulacra2 is None else with_ssimulacra2
     steps: Iterable[int] = checked if progress is None else progress(checked)
@@ -146,6 +187,7 @@ def sweep(
     *,
     metric: str = "ssim",
     progress: Progress | None = None,
+    warm: bool = True,
     **encode_options: Any,
 ) -> Sweep:
     """Trials at each K (sorted, at least two) and the elbow of the ``metric`` curve against K.
@@ -160,6 +202,6 @@ def sweep(
     if len(ordered) < 2:
         raise KmzError("a sweep needs at least two values of K", "bad-option")
     with_ssim = True if metric == "ssim" else None
-    done = trials(image, ordered, with_ssim=with_ssim, progress=progress, **encode_options)
+    done = trials(image, ordered, with_ssim=with_ssim, progress=progress, warm=warm, **encode_options)
     values = [getattr(t.comparison, metric) for t in done]
     return Sweep(done, metrics.elbow(ordered, values), metric)

@@ -883,3 +883,29 @@ def test_without_ssimulacra2_the_column_is_a_dash_and_the_target_names_the_extra
     assert code != 0 and out == "" and "kmzcodec[metrics]" in err
     assert_one_error_line(err)
     assert not png.with_suffix(".kmz").exists()
+
+
+def test_the_encoder_is_warmed_up_once_and_a_slow_warm_up_says_why(
+    capsys: pytest.CaptureFixture[str], png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kmzcodec import explore
+    from kmzcodec.cli import reports
+
+    calls: list[list[int]] = []
+    monkeypatch.setattr(explore, "warm_up", lambda image, ks, **options: calls.append(list(ks)) or 0.0)
+    assert run(capsys, "compare", png, "-k", "4,16", "-o", png.with_name("c.png"))[0] == 0
+    assert run(capsys, "sweep", png, "-k", "2,8,4", "--elbow-on", "psnr")[0] == 0
+    assert calls == [[4, 16], [2, 8, 4]]  # once per command; the trials do not repeat it
+    # At a terminal, a warm-up that takes long (the kernels compiling after installing) is
+    # explained while it runs; in a pipe or a log it is not.
+    monkeypatch.setattr(reports, "WARM_NOTE_AFTER", 0.01)
+    monkeypatch.setattr(explore, "warm_up", lambda image, ks, **options: time.sleep(0.5) or 0.5)
+    reports.warm_encoder(_photo(), [4], {})
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(reports, "interactive", lambda: True)
+    reports.warm_encoder(_photo(), [4], {})
+    assert capsys.readouterr().err == f"kmz: note: {reports.COMPILING_NOTE}\n"
+    monkeypatch.setattr(explore, "warm_up", lambda image, ks, **options: 0.0)
+    reports.warm_encoder(_photo(), [4], {})
+    time.sleep(0.05)
+    assert capsys.readouterr().err == ""

@@ -106,3 +106,59 @@ def test_bad_arguments_are_kmz_errors(call, message: str) -> None:  # type: igno
     with pytest.raises(kmzcodec.KmzError, match=message) as raised:
         call(_photo(8, 8))
     assert raised.value.reason == "bad-option"
+
+
+def test_trials_warm_the_encoder_up_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first encode after installing compiles the kernels: trials do that first, so no
+    # trial's seconds counts it.
+    calls: list[tuple[list[int], dict[str, object]]] = []
+    real = explore.warm_up
+
+    def recording(image: object, ks: list[int], **options: object) -> float:
+        calls.append((list(ks), options))
+        return real(image, ks, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(explore, "warm_up", recording)
+    image = _photo()
+    explore.trials(image, [4, 16, 8], colorspace="oklab")
+    assert calls == [([4, 16, 8], {"colorspace": "oklab"})]
+    explore.trials(image, [4], warm=False)
+    explore.sweep(image, [2, 4], metric="psnr", warm=False)
+    assert len(calls) == 1
+    explore.sweep(image, [4, 2], metric="psnr")
+    assert calls[-1] == ([2, 4], {})
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "1"])
+def test_warm_up_encodes_the_image_at_the_least_k_and_small_copies_at_the_others(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[object, int, dict[str, object]]] = []
+    real = explore.encode_details
+
+    def recording(image: object, k: int, **options: object) -> object:
+        seen.append((image, k, options))
+        return real(image, k, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(explore, "encode_details", recording)
+    image = Image.fromarray(_photo(300, 200)).convert(mode)
+    assert explore.warm_up(image, [16, 4, 64], dither=True) >= 0
+    assert [(k, options) for _, k, options in seen] == [(k, {"dither": True}) for k in (4, 16, 64)]
+    assert seen[0][0] is image
+    for copy, _, _ in seen[1:]:
+        assert isinstance(copy, Image.Image) and copy.mode == mode
+        assert copy.width * copy.height <= explore.WARM_UP_PIXELS < image.width * image.height
+    small = Image.fromarray(_photo(20, 30)).convert(mode)
+    explore.warm_up(small, [2, 8])
+    assert seen[-1][0] is small  # small enough already: the image itself
+
+
+def test_warm_up_shrinks_arrays_and_leaves_bad_options_to_the_trials() -> None:
+    array = _photo(400, 300)
+    shrunk = explore._shrunk(array)
+    assert isinstance(shrunk, np.ndarray) and shrunk.dtype == array.dtype and shrunk.shape[2] == 3
+    assert shrunk.shape[0] * shrunk.shape[1] <= explore.WARM_UP_PIXELS
+    assert np.asarray(explore._shrunk(array[:, :, 0])).ndim == 2
+    assert explore.warm_up(array, [8], colorspace="no-such-space") >= 0  # no error here ...
+    with pytest.raises(kmzcodec.KmzError, match="colorspace"):
+        explore.trials(array, [8], colorspace="no-such-space")  # ... but from the trial

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
-from .. import metrics
+from .. import explore, metrics
 from ..explore import Trial
 from .status import PROG, note
 
@@ -138,6 +139,29 @@ def progress(items: Iterable[Any], label: str, unit: str) -> Iterable[Any]:
     except ImportError:  # an optional extra: no bar, nothing else changes
         return items
     return tqdm(items, desc=label, unit=unit, leave=False, file=sys.stderr)
+
+
+#: At a terminal, a note is shown when warming the encoder up takes longer than this (seconds) ...
+WARM_NOTE_AFTER = 1.0
+#: ... which is when the first encode after installing compiles the kernels.
+COMPILING_NOTE = "compiling the encoder's kernels, once after installing (numba keeps them on disk) ..."
+
+
+def warm_encoder(image: Any, ks: Sequence[int], encode_options: dict[str, Any]) -> None:
+    """:func:`kmzcodec.explore.warm_up` before the trials (which are then given
+    ``warm=False``), so that the table's "encode s" is each encode's own time; at a
+    terminal, COMPILING_NOTE on stderr if that takes over WARM_NOTE_AFTER seconds."""
+    if not ks:
+        return  # the trials say what is wrong
+    timer = threading.Timer(WARM_NOTE_AFTER, note, (COMPILING_NOTE,)) if interactive() else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        explore.warm_up(image, ks, **encode_options)
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 class Reporter:

@@ -12,7 +12,7 @@ from .. import arguments, figures
 from ..encoding import encode_options
 from ..inputs import prepare, require_file
 from ..outputs import check_output, write
-from ..reports import hint_if_ssim_missing, print_trials, progress, trials_json
+from ..reports import hint_if_ssim_missing, print_trials, progress, trials_json, warm_encoder
 from ..status import EXIT_OK
 
 SUMMARY = "figure: the original and each K side by side"
@@ -44,10 +44,12 @@ def run(args: argparse.Namespace) -> int:
     check_output(output, [source], args.force)
     figures.require("the figure")
     image = prepare(source, options)
+    warm_encoder(image, args.colors, options.encoder_kwargs())
     trials = explore.trials(
         image,
         args.colors,
         progress=functools.partial(progress, label="compare", unit="K"),
+        warm=False,
         **options.encoder_kwargs(),
     )
     title = f"{source.name}: {options.describe()}"

@@ -20,7 +20,7 @@ from ...encoder import DEFAULT_COLORS
 from .. import arguments, figures
 from ..encoding import encode_options
 from ..outputs import check_output, write
-from ..reports import hint_if_ssim_missing, print_trials, progress
+from ..reports import hint_if_ssim_missing, print_trials, progress, warm_encoder
 from ..status import EXIT_OK, UsageError, note
 
 SUMMARY = "encode the bundled sample photo at a few K; write the figure"
@@ -62,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
         for path in written:  # refuse before writing anything
             check_output(path, force=args.force)
     image = bundled_image()
+    warm_encoder(image, args.colors, options.encoder_kwargs())
     trials = explore.trials(
         image,
         args.colors,
         progress=functools.partial(progress, label="demo", unit="K"),
+        warm=False,
         **options.encoder_kwargs(),
     )
     folder.mkdir(parents=True, exist_ok=True)

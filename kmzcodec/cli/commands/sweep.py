@@ -12,7 +12,7 @@ from .. import arguments, figures
 from ..encoding import encode_options
 from ..inputs import prepare, require_file
 from ..outputs import check_output, write
-from ..reports import hint_if_ssim_missing, print_trials, progress, trials_json
+from ..reports import hint_if_ssim_missing, print_trials, progress, trials_json, warm_encoder
 from ..status import EXIT_OK, UsageError
 
 SUMMARY = "PSNR, SSIM and bytes against K, with the elbow"
@@ -58,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
     if fallback:  # the table is still worth having; say which curve the elbow is on
         metric = "psnr"
     image = prepare(source, options)
+    warm_encoder(image, args.colors, options.encoder_kwargs())
     result = explore.sweep(
         image,
         args.colors,
         metric=metric,
         progress=functools.partial(progress, label="sweep", unit="K"),
+        warm=False,
         **options.encoder_kwargs(),
     )
     trials, elbow_k = result.trials, result.elbow
