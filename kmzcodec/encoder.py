@@ -131,6 +131,10 @@ def encode_details(
             f"colors={checked.colors} disagrees with the {len(checked.palette)}-entry palette given",
             "bad-option",
         )
+    if isinstance(image, Image.Image):
+        # Pixels (and a palette Pillow keeps raw until then, as a lazily opened RGBA-palette
+        # .kmz's) are read on load(), as Image.convert and np.asarray would read them.
+        image.load()
 
     def write(quantized: Quantized) -> bytes:
         return container.write(

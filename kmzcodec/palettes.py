@@ -85,6 +85,7 @@ class Palette:
 
 def from_image(image: Image.Image, name: str = "image") -> Palette:
     """A "P" image's palette, or the distinct colours of a small image."""
+    image.load()  # a palette Pillow keeps raw until the image is loaded cannot be read before
     if image.mode == "P" and image.palette is not None:
         mode = image.palette.mode
         channels = len(mode) if mode in ("RGB", "RGBA") else 3

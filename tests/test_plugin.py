@@ -529,6 +529,29 @@ def test_resaving_a_decoded_file_keeps_the_pixels(tmp_path: Path, sample: bytes)
     np.testing.assert_array_equal(np.asarray(loaded(first)), original)
 
 
+def test_encoding_an_opened_rgba_palette_file_before_load(tmp_path: Path) -> None:
+    """Image.open leaves an RGBA palette raw until load(); kmzcodec.encode, save and
+    palette= read it all the same (they used to fail with Pillow's "palette contains raw
+    palette data"), and so does a palette set with putpalette(..., "RGBA")."""
+    pixels = np.zeros((6, 5, 4), dtype=np.uint8)
+    pixels[:3] = (200, 100, 50, 128)
+    pixels[3:] = (10, 20, 30, 255)
+    path = tmp_path / "rgba.kmz"
+    path.write_bytes(kmzcodec.encode(pixels, 4))
+    with Image.open(path) as opened:
+        again = kmzcodec.decode(kmzcodec.encode(opened, 4))
+    np.testing.assert_array_equal(np.asarray(again.convert("RGBA")), pixels)
+    with Image.open(path) as opened:
+        kmzcodec.save(opened, tmp_path / "saved.kmz", 4)
+    np.testing.assert_array_equal(np.asarray(loaded(tmp_path / "saved.kmz").convert("RGBA")), pixels)
+    with Image.open(path) as opened:
+        mapped = kmzcodec.decode(kmzcodec.encode(pixels, palette=opened))
+    np.testing.assert_array_equal(np.asarray(mapped.convert("RGBA")), pixels)
+    drawn = Image.new("P", (5, 6), 1)
+    drawn.putpalette(bytes([200, 100, 50, 128, 10, 20, 30, 255]), "RGBA")
+    assert kmzcodec.decode(kmzcodec.encode(drawn, 4)).convert("RGBA").getpixel((0, 0)) == (10, 20, 30, 255)
+
+
 @pytest.mark.parametrize(
     "options",
     [{"colors": 0}, {"colors": 70000}, {"method": "median-cut"}, {"compression": "zip"}, {"level": 12}],
