@@ -80,6 +80,13 @@ def _one_call(count: int, least: int) -> bool:
     return count < least or cpu_budget() < 2
 
 
+#: Nearest-only look-ups walk the centres' neighbour tables (:mod:`kmzcodec._walk`) up to
+#: this many centres; above it the tables (K x K distances and orders) cost more memory and
+#: time than they save, and the look-up is the exact search the Lloyd checks use, which
+#: gives the same nearest centre (equal distances to the lower index) in O(K) memory.
+WALK_MAX_CENTRES = 1024
+
+
 class Centres:
     """Centres laid out for :func:`_search` (one contiguous row per coordinate)."""
 
@@ -105,7 +112,9 @@ class Centres:
         k-d tree query answers. From ``chunk`` points on, they are shared among threads (:func:`_chunks`)."""
         if index is None:
             index = np.arange(len(points))
-        walk = depth == 1 and self.columns.shape[1] > 2
+        # The walk's tables are K x K (and slower than the search from about K = 1,000): a
+        # given palette of tens of thousands of entries would need tens of GB for them.
+        walk = depth == 1 and 2 < self.columns.shape[1] <= WALK_MAX_CENTRES
         # The walk finds the nearest only: one column (the memory of 14.7 MP images' colours).
         distances = np.empty((len(index), 1 if walk else 3))
         nearest = np.empty((len(index), 1 if walk else 3), dtype=np.intp)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from kmzcodec._kernels import Centres
+from kmzcodec._kernels import WALK_MAX_CENTRES, Centres
 from kmzcodec._plusplus import plusplus
 from kmzcodec.lloyd import lloyd, settle
 from kmzcodec.settings import DEFAULT_SETTINGS
@@ -65,7 +66,7 @@ def test_chunks_on_threads_give_the_same_answer_as_one_pass() -> None:
     assert np.array_equal(whole[1].lower, parts[1].lower)
 
 
-@pytest.mark.parametrize("k", [3, 16, 256])
+@pytest.mark.parametrize("k", [3, 16, 256, 1500])  # 1500: above WALK_MAX_CENTRES, the search answers
 def test_nearest_alone_is_exact_with_ties_to_the_lower_index(k: int) -> None:
     rng = np.random.default_rng(k)
     points = np.sort(rng.integers(0, 256, (4000, 3)), axis=0).astype(np.float64)
@@ -75,6 +76,24 @@ def test_nearest_alone_is_exact_with_ties_to_the_lower_index(k: int) -> None:
     distances, nearest = Centres(centers).nearest(points, None, 1)
     assert np.array_equal(nearest[:, 0], squared.argmin(axis=1))  # argmin: the first of equals
     np.testing.assert_allclose(distances[:, 0] ** 2, squared.min(axis=1))
+
+
+def test_nearest_alone_with_many_centres_needs_no_centres_by_centres_table() -> None:
+    """A given palette of tens of thousands of entries (an image's colours, kmz encode
+    --palette photo.jpg) once built K x K walk tables: 30 GB and the OOM killer at K = 31,557.
+    At K = 6,000 that was over 1 GB; now the memory is that of the points and centres."""
+    rng = np.random.default_rng(5)
+    centers = rng.integers(0, 256, (6000, 3)).astype(np.float64)
+    points = rng.integers(0, 256, (2000, 3)).astype(np.float64)
+    assert len(centers) > WALK_MAX_CENTRES
+    tracemalloc.start()
+    try:
+        _, nearest = Centres(centers).nearest(points, None, 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    assert np.array_equal(nearest[:, 0], _squared(points, centers).argmin(axis=1))
 
 
 def _plusplus_by_brute_force(
