@@ -20,7 +20,8 @@ from PIL import Image
 
 from . import palettes, reading
 from .encoder import DEFAULT_COLORS, Encoded, encode_details
-from .format import MAGIC
+from .errors import KmzError
+from .format import DEFAULT_MAX_PIXELS, MAGIC, MAX_DIMENSION
 from .image import decode
 from .options import AUTO_TARGETS
 
@@ -137,13 +138,26 @@ def _resized_array(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resized if values.ndim == 3 else resized[:, :, 0]
 
 
+def _checked_target(width: int, height: int, size: tuple[int | None, int | None]) -> tuple[int, int]:
+    """The size to resize to, refused (before anything is allocated) beyond what
+    ``kmzcodec.decode`` opens by default: a mistyped --resize must be an error, not gigabytes."""
+    new_width, new_height = _target(width, height, size)
+    if max(new_width, new_height) > MAX_DIMENSION or new_width * new_height > DEFAULT_MAX_PIXELS:
+        raise KmzError(
+            f"resizing {width}x{height} to {new_width}x{new_height} ({new_width * new_height:,} pixels) "
+            f"exceeds the limit of {DEFAULT_MAX_PIXELS:,} pixels (at most {MAX_DIMENSION:,} a side)",
+            "bad-option",
+        )
+    return new_width, new_height
+
+
 def resized(image: Source, size: tuple[int | None, int | None] | None) -> Source:
     if size is None:
         return image
     if isinstance(image, np.ndarray):
         height, width = image.shape[:2]
-        return _resized_array(image, _target(width, height, size))
-    target = _target(image.width, image.height, size)
+        return _resized_array(image, _checked_target(width, height, size))
+    target = _checked_target(image.width, image.height, size)
     if image.mode == "P":  # resampling a palette image would fall back to nearest neighbour
         image = image.convert("RGBA" if image.has_transparency_data else "RGB")
     return image.resize(target, Image.Resampling.LANCZOS)

@@ -99,6 +99,25 @@ def test_encode_resize(capsys: pytest.CaptureFixture[str], png: Path) -> None:
     assert kmzcodec.decode(out.read_bytes()).size == (28, 20)
 
 
+@pytest.mark.parametrize("size", ["100000x100000", "x9000000"])
+def test_encode_resize_beyond_the_pixel_limit_is_refused(
+    capsys: pytest.CaptureFixture[str], png: Path, size: str
+) -> None:
+    """A mistyped --resize (a zero too many) was allocated as asked: 10^10 pixels, and the
+    OOM killer (exit 137). It is refused as a usage error before any pixel is made, in
+    every command that resizes (convert reports the file as failed)."""
+    out = png.with_name("huge.kmz")
+    code, _, err = run(capsys, "encode", png, "-o", out, "--resize", size)
+    assert code == 2, err
+    assert_one_error_line(err)
+    assert "exceeds the limit of 268,435,456 pixels" in err and not out.exists()
+    code, _, err = run(capsys, "compare", png, "-o", png.with_name("c.png"), "-k", "4,8", "--resize", size)
+    assert code == 2 and "exceeds the limit" in err
+    code, _, err = run(capsys, "convert", png, "--out-dir", png.with_name("out"), "-j", "1", "--resize", size)
+    assert code == 1 and "exceeds the limit" in err
+    assert not list(png.with_name("out").rglob("*.kmz"))
+
+
 def test_encode_refuses_to_overwrite(capsys: pytest.CaptureFixture[str], png: Path) -> None:
     out = png.with_name("out.kmz")
     out.write_bytes(b"precious")
