@@ -32,6 +32,15 @@ class Encoded:
     def colors(self) -> int:
         return len(self.quantized.palette)
 
+    def __repr__(self) -> str:
+        # Not the file's bytes: kmzcodec.save's result, echoed in a REPL or a notebook cell,
+        # printed all of them (hundreds of kB for a photograph).
+        q = self.quantized
+        return (
+            f"Encoded(data=<{len(self.data):,} bytes>, colors={self.colors}, method={q.method!r}, "
+            f"colorspace={q.colorspace!r}, dithered={q.dithered})"
+        )
+
 
 def _palette_image(image: Image.Image, colors: int) -> Quantized | None:
     """A "P" image whose palette fits K is stored as it is: no re-quantizing.

@@ -52,6 +52,14 @@ class Trial:
     comparison: metrics.Comparison
     seconds: float  # encoding time
 
+    def __repr__(self) -> str:
+        # Not the file's bytes (explore.trials(...) echoed in a notebook cell printed them all).
+        return (
+            f"Trial(k={self.k}, colors={self.colors}, data=<{len(self.data):,} bytes>, "
+            f"decoded=<{self.decoded.mode} {self.decoded.width}x{self.decoded.height}>, "
+            f"comparison={self.comparison!r}, seconds={self.seconds:.3f})"
+        )
+
     def as_dict(self) -> dict[str, object]:
         """JSON-ready, as ``kmz compare --json`` prints it (non-finite numbers become None)."""
         return {

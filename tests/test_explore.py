@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +42,20 @@ def test_trials_are_the_files_encode_writes_and_measure_as_metrics_does() -> Non
         row = trial.as_dict()
         assert (row["k"], row["bytes"], row["psnr"]) == (trial.k, len(trial.data), trial.comparison.psnr)
     assert trials[0].comparison.psnr > trials[1].comparison.psnr
+
+
+def test_results_echoed_in_a_notebook_show_sizes_not_bytes(tmp_path: Path) -> None:
+    """kmzcodec.save(...) and explore.trials(...) as the last line of a notebook cell (or
+    in a REPL) printed every byte of every file; now their sizes and measurements."""
+    image = _photo(64, 80)
+    encoded = kmzcodec.save(image, tmp_path / "x.kmz", 16)
+    shown = repr(encoded)
+    assert f"data=<{len(encoded.data):,} bytes>" in shown and "colors=16" in shown
+    assert "\\x" not in shown and len(shown) < 200
+    (trial,) = explore.trials(image, [16], with_ssim=False, with_ssimulacra2=False)
+    shown = repr(trial)
+    assert shown.startswith("Trial(k=16, colors=16, data=<") and "bytes>" in shown
+    assert f"psnr={trial.comparison.psnr!r}" in shown and "\\x" not in shown and len(shown) < 400
 
 
 def test_ssim_is_optional() -> None:
