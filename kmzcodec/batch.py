@@ -96,10 +96,20 @@ def _pairs(path: Path, target: Path) -> Iterator[tuple[Path, Path]]:
         yield path, target / (path.stem + ".kmz")
 
 
+def path_list(paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Any]:
+    """The input paths as a list; one path given alone (a str or path object) is a list of
+    one, never its characters (``convert("photos/", ...)`` once walked "p", "h", ... and "/")."""
+    if isinstance(paths, (str, os.PathLike)):
+        return [paths]
+    return list(paths)
+
+
 def count(paths: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str]) -> int:
     """How many outcomes :func:`plan` will give (for a progress bar's total): one more walk."""
     target = Path(out_dir)
-    return sum(1 if not Path(p).exists() else sum(1 for _ in _pairs(Path(p), target)) for p in paths)
+    return sum(
+        1 if not Path(p).exists() else sum(1 for _ in _pairs(Path(p), target)) for p in path_list(paths)
+    )
 
 
 def plan(
@@ -120,7 +130,7 @@ def plan(
     """
     target = Path(out_dir)
     options = options or EncodeOptions()
-    given = [Path(path) for path in paths]
+    given = [Path(path) for path in path_list(paths)]
     everywhere: dict[str, str] | None = {} if len(given) > 1 else None
     made: Path | None = None  # the output folder of the files seen last
     here: dict[str, str] = {}  # the outputs claimed in it
@@ -328,7 +338,7 @@ def iter_convert(
     Arguments as :func:`convert`'s; ``flight`` counts the tasks in flight. Options are
     checked (and a shared palette fitted) at the first ``next``, before any file.
     """
-    paths = list(paths)
+    paths = path_list(paths)
     if shared:
         encode_options = _with_shared(paths, out_dir, client, jobs, window, encode_options)
     options = options_from(encode_options)
@@ -388,7 +398,7 @@ def convert(
     is mapped onto it.
     """
     start = time.perf_counter()
-    paths = list(paths)
+    paths = path_list(paths)
     summary = Summary()
     flight = Flight()
     outcomes = iter_convert(

@@ -307,8 +307,11 @@ def fit_palette(
 
     Each image's colours are counted on its own, the counts merged, and the
     palette clustered once (:func:`color_counts`, :meth:`ColorCounts.merge`,
-    :func:`fit`); ``encode(image, palette=...)`` then maps each image onto it.
+    :func:`fit`); ``encode(image, palette=...)`` then maps each image onto it. One
+    image or path given alone is one image (not the characters of its path).
     """
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        images = [images]
     merged: ColorCounts | None = None
     for image in images:
         counts = color_counts(image)

@@ -174,6 +174,26 @@ def test_options_are_checked_before_any_file(source: Path, tmp_path: Path) -> No
     assert not list(tmp_path.rglob("*.kmz"))
 
 
+def test_one_path_given_alone_is_one_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """convert("photos", ...) took the string as a list of paths, one per character: with a
+    trailing slash that included "/", and the whole file system was converted into out_dir.
+    Relative names here, so that the old behaviour fails this test without walking "/"."""
+    _folder(tmp_path / "photos", count=3, size=16)
+    monkeypatch.chdir(tmp_path)
+    summary = batch.convert("photos", "out", colors=4)
+    assert (summary.files, summary.converted, summary.failed) == (3, 3, 0)
+    assert batch.count("photos", "out") == 3
+    outcomes = list(batch.iter_convert(Path("photos"), "again", colors=4))
+    assert sorted(o.status for o in outcomes) == [batch.CONVERTED] * 3
+    shared = batch.convert(Path("photos"), "shared", colors=4, shared=True)
+    assert shared.converted == 3
+    assert _snapshot(tmp_path / "out") == _snapshot(tmp_path / "again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "out", "photos", "shared"]
+    image = tmp_path / "photos" / "img01.png"
+    alone = kmzcodec.fit_palette(str(image), 4)
+    assert alone == kmzcodec.fit_palette([image], 4) == kmzcodec.fit_palette(Image.open(image), 4)
+
+
 def test_iter_convert_yields_one_outcome_per_file(source: Path, tmp_path: Path) -> None:
     outcomes = list(batch.iter_convert([source, tmp_path / "missing.png"], tmp_path, colors=4))
     statuses = sorted(o.status for o in outcomes)
