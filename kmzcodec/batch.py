@@ -394,7 +394,7 @@ def convert(
     :class:`Outcome`. ``encode_options`` are :class:`EncodeOptions` fields: ``colors``,
     ``method``, ``colorspace``, ``dither``, ``compression``, ``level``, ``seed``, ``resize``,
     ``palette`` (a palette to map every file onto), ... With ``shared``, one palette of
-    ``colors`` entries is fitted to all inputs first (:func:`shared_palette`) and every file
+    ``colors`` entries is fitted to all inputs first (:func:`kmzcodec.sharing.shared_palette`) and every file
     is mapped onto it.
     """
     start = time.perf_counter()

@@ -231,7 +231,8 @@ def encode(
     ``colorspace`` "rgb", "oklab", "lab" or "hsv" (the HSV cone) is where colours are clustered;
     ``dither`` is the strength, 0..1, of adaptive error diffusion (K <= 256;
     True: options.DEFAULT_DITHER_STRENGTH; False or 0: none). ``compression``
-    is "zlib" (default), "lzma" or "none", ``level`` its effort (0-9);
+    is "zlib" (default), "lzma", "none" or "smallest" (every way tried, the smallest
+    file kept: :mod:`kmzcodec.smallest`), ``level`` its effort (0-9; not with "smallest");
     ``bits_per_index`` forces a packing width (default: the one that compresses
     best). An image with at most K colours is stored exactly; a "P" image whose
     palette fits is stored as is. Same input and options give the same bytes.
