@@ -353,11 +353,26 @@ FAULTS = {
         "Permission denied",
         lambda mp: [mp.setattr(os, name, _denied) for name in ("replace", "link")],
     ),
+    # A folder where no file can be made though it exists, as /proc: the error named the
+    # temporary file and was taken for a missing folder (exit 2).
+    "no-entry": (
+        "No such file or directory",
+        lambda mp: [mp.setattr(fileio, "_anonymous", lambda folder: None), mp.setattr(os, "open", _no_entry)],
+    ),
 }
 
 
 def _denied(*args: object, **kwargs: object) -> None:
     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+
+_os_open = os.open
+
+
+def _no_entry(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+    if flags & os.O_CREAT:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    return _os_open(path, flags, *args, **kwargs)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -379,6 +394,7 @@ def test_cli_write_faults_keep_the_previous_output(
     assert code == 1
     line = one_error_line(captured.err)
     assert str(output) in line and f"cannot write: {message}" in line
+    assert fileio.TEMP_PREFIX not in line
     assert listing(tmp_path) == before  # the old output intact, nothing else written
 
 

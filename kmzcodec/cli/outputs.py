@@ -23,9 +23,13 @@ def check_output(path: Path, inputs: Sequence[Path] = (), force: bool = False) -
 
 
 def write(path: Path, data: bytes, inputs: Sequence[Path] = (), force: bool = False) -> None:
+    # The refusals (usage errors) are told apart here, before writing: afterwards a
+    # FileNotFoundError or IsADirectoryError is a failed write (exit 1) whose message names
+    # the output, not the temporary file that could not be made (say in /proc).
+    check_output(path, inputs, force)
     try:
         fileio.write_bytes(path, data, inputs=inputs, force=force)
-    except _REFUSALS as exc:
+    except (fileio.OutputExistsError, fileio.SameFileError) as exc:  # one appeared meanwhile
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{path}: cannot write: {exc.strerror or exc}") from None
