@@ -34,6 +34,7 @@ from .encoder import encode_details
 from .errors import KmzError
 from .format import MAX_COLORS
 from .image import decode
+from .pixels import to_pixels
 
 #: The curves :func:`sweep` can take the elbow of (fields of metrics.Comparison).
 ELBOW_METRICS: tuple[str, ...] = ("ssim", "psnr")
@@ -155,8 +156,11 @@ def trial(
     encoded = encode_details(image, k, **encode_options)
     seconds = time.perf_counter() - start
     decoded = decode(encoded.data)
+    # Measured against what was encoded: with value_range, the samples mapped by it.
+    value_range = encode_options.get("value_range")
+    reference = image if value_range is None else to_pixels(image, value_range)
     comparison = metrics.compare(
-        image, decoded, len(encoded.data), with_ssim=with_ssim, with_ssimulacra2=with_ssimulacra2
+        reference, decoded, len(encoded.data), with_ssim=with_ssim, with_ssimulacra2=with_ssimulacra2
     )
     return Trial(k, encoded.colors, encoded.data, decoded, comparison, seconds)
 

@@ -58,6 +58,15 @@ def test_results_echoed_in_a_notebook_show_sizes_not_bytes(tmp_path: Path) -> No
     assert f"psnr={trial.comparison.psnr!r}" in shown and "\\x" not in shown and len(shown) < 400
 
 
+def test_trials_with_value_range_measure_the_samples_it_maps() -> None:
+    """12-bit data in 16-bit samples: the trial is measured against what was encoded (the
+    samples mapped by value_range), not against the samples taken at their full range."""
+    grey = _photo()[:, :, 0]
+    twelve_bit = ((grey.astype(np.uint32) * 4095 + 127) // 255).astype(np.uint16)
+    (trial,) = explore.trials(twelve_bit, [64], value_range=(0, 4095), with_ssim=False)
+    assert trial.comparison.psnr == metrics.psnr(grey, trial.decoded) > 35
+
+
 def test_ssim_is_optional() -> None:
     image = Image.fromarray(_photo())
     (without,) = explore.trials(image, [8], with_ssim=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ... import metrics
 from ...image import decode
+from ...pixels import to_pixels
 from ...request import encode
 from .. import arguments
 from ..encoding import encode_options
@@ -48,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     decoded = decode(encoded.data)
     crop = metrics.SSIMULACRA2_CROP
     with_ssim, with_ssimulacra2 = metrics.ssim_available(), metrics.ssimulacra2_available()
+    # Measured against what was encoded: with --value-range, the samples mapped by it.
+    reference = image if options.value_range is None else to_pixels(image, options.value_range)
     c = metrics.compare(
-        image, decoded, len(encoded.data), with_ssim=with_ssim, with_ssimulacra2=with_ssimulacra2
+        reference, decoded, len(encoded.data), with_ssim=with_ssim, with_ssimulacra2=with_ssimulacra2
     )
     print(
         f"{output}: {c.width}x{c.height}, K = {encoded.colors} ({encoded.quantized.method}), "
