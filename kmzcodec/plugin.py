@@ -130,6 +130,14 @@ class KmzImageFile(ImageFile.ImageFile):
                 self.fp.close()
             raise
 
+    def load_seek(self, pos: int) -> None:
+        """A plain seek. Defined so that ``ImageFile.Parser`` (fed bytes piece by piece, as
+        Django's get_image_dimensions does) waits for the whole file and opens it then,
+        instead of feeding our decoder, which reads the file itself (``_pulls_fd``) and
+        failed there with an AssertionError."""
+        assert self.fp is not None
+        self.fp.seek(pos)
+
     def verify(self) -> None:
         """Check the header and data CRC-32s, reading the file once and decoding nothing.
 

@@ -206,6 +206,28 @@ def test_save_option_colorspace_hsv(rng: np.random.Generator) -> None:
     assert loaded(io.BytesIO(buffer.getvalue())).info["colorspace"] == "hsv"
 
 
+@pytest.mark.parametrize("chunk", [1, 100, 1 << 20])
+def test_image_file_parser_fed_piece_by_piece(sample: bytes, chunk: int) -> None:
+    """ImageFile.Parser, Pillow's incremental reader (Django's get_image_dimensions feeds it
+    chunks): the size is known once the header is in, the pixels at close(). It raised an
+    AssertionError from the decoder, which reads the file itself."""
+    parser = ImageFile.Parser()
+    sizes = []
+    for start in range(0, len(sample), chunk):
+        parser.feed(sample[start : start + chunk])
+        if parser.image is not None:
+            sizes.append(parser.image.size)
+    image = parser.close()
+    expected = kmzcodec.decode(sample)
+    assert sizes and set(sizes) == {expected.size}
+    assert image.mode == expected.mode and image.getpalette() == expected.getpalette()
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
+    broken = ImageFile.Parser()
+    broken.feed(sample[:-10])
+    with pytest.raises(OSError):
+        broken.close()
+
+
 def test_with_statement_closes_the_file(tmp_path: Path, sample: bytes) -> None:
     with Image.open(write(tmp_path, sample)) as opened:
         handle = opened.fp
