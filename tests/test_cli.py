@@ -153,6 +153,19 @@ def test_encode_bad_k(capsys: pytest.CaptureFixture[str], png: Path, k: str) -> 
     assert "K must be" in err and not out.exists()
 
 
+@pytest.mark.parametrize("command", ["encode", "decode", "info", "sweep", "gui"])
+def test_a_missing_input_is_a_usage_error_in_every_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """Exit 2 and one line, as the exit-code table says (kmz gui gave 1, 'cannot read')."""
+    extra = ["--no-browser"] if command == "gui" else []
+    for missing in (tmp_path / "missing.png", tmp_path):
+        code, _, err = run(capsys, command, missing, *extra)
+        assert code == 2, err
+        assert_one_error_line(err)
+        assert "no such file" in err or "is a folder" in err
+
+
 def test_encode_bad_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "out.kmz"
     code, _, err = run(capsys, "encode", tmp_path / "missing.png", "-o", out)

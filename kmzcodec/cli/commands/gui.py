@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from ..inputs import require_file
 
 SUMMARY = "explore K in the browser (a local web app)"
 DESCRIPTION = (
@@ -20,4 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ... import gui
 
+    if args.image is not None:  # a missing IMAGE is a usage error (exit 2), as in every command
+        require_file(Path(args.image))
     return gui.run(args)
