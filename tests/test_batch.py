@@ -270,6 +270,18 @@ def test_an_interrupt_cancels_what_is_queued(client: Any, tmp_path: Path) -> Non
         assert kmzcodec.decode(path.read_bytes()).mode == "P"
 
 
+@pytest.mark.parametrize("address", ["node0", "tcp://node0", "http://127.0.0.1:8786"])
+def test_kmz_convert_a_malformed_scheduler_address_is_one_line(
+    capsys: pytest.CaptureFixture[str], source: Path, tmp_path: Path, address: str
+) -> None:
+    """Dask's ValueError for an address it cannot parse came out as a traceback."""
+    code = cli.main(["convert", str(source), "--out-dir", str(tmp_path / "out"), "--scheduler", address])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("kmz: error: ") and "not a Dask scheduler address" in err
+
+
 def test_kmz_convert_scheduler_local_end_to_end(
     capsys: pytest.CaptureFixture[str], source: Path, reference: tuple[batch.Summary, dict], tmp_path: Path
 ) -> None:

@@ -117,6 +117,10 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
         client = Client(scheduler, timeout="20s")
     except OSError as exc:
         raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    except ValueError as exc:  # not an address Dask can parse ("node0", "tcp://node0"): a traceback before
+        raise UsageError(
+            f"--scheduler {scheduler!r} is not a Dask scheduler address (tcp://host:port or 'local'): {exc}"
+        ) from None
     with client:
         yield client
 
