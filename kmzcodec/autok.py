@@ -50,6 +50,9 @@ SSIM_TILES = 16
 SSIM_TILE = 128
 #: Side of the centre crop SSIMULACRA2 is estimated on while searching.
 SSIMULACRA2_SEARCH_CROP = 256
+#: The KmzError reason when no K meets the target for this image (the options themselves are
+#: valid: ``kmz`` exits 1, as for bad data, not 2 as for a bad option).
+UNREACHABLE = "unreachable-target"
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def choose(
         if not fits(1):
             raise KmzError(
                 f"no palette fits in {max_bytes} bytes: the smallest file (K = 1) is {len(sizes[1])} bytes",
-                "bad-option",
+                UNREACHABLE,
             )
         # Largest fitting K = (smallest K that does not fit) - 1.
         if fits(limit):
@@ -200,7 +203,7 @@ def _reached(unmet: bool, target: str, cap: int, dither: bool | float) -> None:
     if unmet:
         why = "dithering" if dither else "method='gmm'"
         raise KmzError(
-            f"{target} is out of reach with {why}, which takes at most {cap} colours", "bad-option"
+            f"{target} is out of reach with {why}, which takes at most {cap} colours", UNREACHABLE
         )
 
 

@@ -291,12 +291,21 @@ def test_auto_targets_need_auto(capsys: pytest.CaptureFixture[str], png: Path) -
 
 
 def test_options_the_encoder_refuses_are_one_line(capsys: pytest.CaptureFixture[str], png: Path) -> None:
-    """A KmzError from the library (here: no file can be that small) is a usage error, no traceback."""
+    """A KmzError from the library is one line, no traceback: a target no K meets for this
+    image (no file can be that small) exits 1, as the exit-code table says; an option the
+    encoder refuses whatever the image exits 2."""
     out = png.with_name("tiny.kmz")
     code, _, err = run(capsys, "encode", png, "-o", out, "--max-bytes", "1")
-    assert code == 2
+    assert code == 1
     assert_one_error_line(err)
     assert "1 bytes" in err and not out.exists()
+    code, _, err = run(capsys, "encode", png, "-o", out, "-k", "auto", "--min-psnr", "60", "--dither")
+    assert code == 1 and "out of reach" in err
+    assert_one_error_line(err)
+    code, _, err = run(capsys, "encode", png, "-o", out, "-k", "300", "--dither")
+    assert code == 2
+    assert_one_error_line(err)
+    assert not out.exists()
 
 
 def test_a_gmm_too_large_is_a_usage_error(capsys: pytest.CaptureFixture[str], png: Path) -> None:

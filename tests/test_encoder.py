@@ -549,6 +549,6 @@ def test_auto_with_a_colour_cap_says_when_the_target_is_out_of_reach(options: di
     noise = np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)  # 1,600 colours
     with pytest.raises(kmzcodec.KmzError, match="out of reach .* at most 256 colours") as caught:
         kmzcodec.encode(noise, "auto", min_psnr=60, **options)
-    assert caught.value.reason == "bad-option"
+    assert caught.value.reason == "unreachable-target"  # valid options; this image cannot meet them
     reachable = encode_details(noise, "auto", min_psnr=15, **options)  # a target within reach still works
     assert reachable.colors <= 256
