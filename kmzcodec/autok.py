@@ -202,9 +202,7 @@ def _reached(unmet: bool, target: str, cap: int, dither: bool | float) -> None:
     """Raise when a quality target is out of reach below the colour cap of dithering / GMM."""
     if unmet:
         why = "dithering" if dither else "method='gmm'"
-        raise KmzError(
-            f"{target} is out of reach with {why}, which takes at most {cap} colours", UNREACHABLE
-        )
+        raise KmzError(f"{target} is out of reach with {why}, which takes at most {cap} colours", UNREACHABLE)
 
 
 def _smallest_from(start: int, limit: int, meets: Callable[[int], bool]) -> int:

@@ -295,6 +295,13 @@ def fit(
     return Palette(palette)
 
 
+def _one_image_array(value: object) -> bool:
+    """Whether ``value`` is an array ``encode`` reads as one image: (H, W) or (H, W, 1..4)."""
+    if not isinstance(value, np.ndarray):
+        return False
+    return value.ndim == 2 or (value.ndim == 3 and value.shape[2] in (1, 2, 3, 4))
+
+
 def fit_palette(
     images: Iterable[object],
     colors: int = 256,
@@ -308,9 +315,11 @@ def fit_palette(
     Each image's colours are counted on its own, the counts merged, and the
     palette clustered once (:func:`color_counts`, :meth:`ColorCounts.merge`,
     :func:`fit`); ``encode(image, palette=...)`` then maps each image onto it. One
-    image or path given alone is one image (not the characters of its path).
+    image or path given alone is one image (not the characters of its path); so is one
+    array ``encode`` reads as an image, (H, W) or (H, W, 1 to 4 channels); other arrays
+    are stacks of frames ((N, H, W, C), or (N, H, W) grey).
     """
-    if isinstance(images, (str, os.PathLike, Image.Image)):
+    if isinstance(images, (str, os.PathLike, Image.Image)) or _one_image_array(images):
         images = [images]
     merged: ColorCounts | None = None
     for image in images:

@@ -210,6 +210,20 @@ def test_a_shared_palette_of_one_image_is_encode_s_own_palette() -> None:
     assert palettes.fit_palette([pixels], 16).entries.tolist() == own.tolist()
 
 
+def test_one_array_given_alone_is_one_image_and_a_stack_is_frames() -> None:
+    # An (H, W, 3) array alone was iterated row by row: each (W, 3) row read as a grey image.
+    pixels = _photo(seed=3)
+    assert palettes.fit_palette(pixels, 16) == palettes.fit_palette([pixels], 16)
+    assert palettes.fit_palette(pixels, 16).channels == 3
+    grey = pixels[:, :, 0]
+    assert palettes.fit_palette(grey, 8) == palettes.fit_palette([grey], 8)
+    assert palettes.fit_palette(grey[:, :, None], 8) == palettes.fit_palette([grey], 8)
+    frames = np.stack([pixels, pixels[::-1]])
+    assert palettes.fit_palette(frames, 16) == palettes.fit_palette(list(frames), 16)
+    greys = np.stack([grey, grey[::-1], grey[:, ::-1]])  # (N, H, W): grey frames
+    assert palettes.fit_palette(greys, 8) == palettes.fit_palette(list(greys), 8)
+
+
 def test_merged_counts_are_the_same_in_any_order_or_grouping() -> None:
     images = [_photo(seed=seed) for seed in range(4)]
     counts = [palettes.color_counts(image) for image in images]
