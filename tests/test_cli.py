@@ -954,3 +954,26 @@ def test_the_encoder_is_warmed_up_once_and_a_slow_warm_up_says_why(
     reports.warm_encoder(_photo(), [4], {})
     time.sleep(0.05)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["-k", "auto"], "-k auto"),
+        (["--min-psnr", "30"], "--min-psnr"),
+        (["--method", "gmm"], "--method gmm"),
+    ],
+)
+def test_a_given_palette_refuses_what_would_choose_one(
+    capsys: pytest.CaptureFixture[str], png: Path, extra: list[str], named: str
+) -> None:
+    # --method gmm was dropped silently (the API refuses it), and -k auto's error named the
+    # API's arguments.
+    palette = png.with_name("three.txt")
+    palette.write_text("#ff0000\n#00ff00\n#0000ff\n")
+    out = png.with_name("given.kmz")
+    code, _, err = run(capsys, "encode", png, "-o", out, "--palette", palette, *extra)
+    assert code == 2 and f"{named} does not apply to --palette" in err
+    assert_one_error_line(err)
+    assert not out.exists()
+    assert run(capsys, "encode", png, "-o", out, "--palette", palette)[0] == 0

@@ -25,6 +25,12 @@ def encode_options(args: argparse.Namespace, colors: int | str | None = None) ->
         raise UsageError(f"{', '.join(named)} needs -k auto (K was given as {chosen})")
     if args.dither and isinstance(chosen, int) and chosen > 256:
         raise UsageError(f"--dither works with K up to 256, not {chosen}")
+    if getattr(args, "palette", None):  # used as it is: nothing to choose (the API says so too)
+        if chosen == "auto":
+            asked = ", ".join(named) if named else "-k auto"
+            raise UsageError(f"{asked} does not apply to --palette, which is used as it is")
+        if args.method != ENCODER_DEFAULTS["method"]:
+            raise UsageError(f"--method {args.method} does not apply to --palette, which is used as it is")
     return EncodeOptions(
         colors=chosen,
         method=args.method,
