@@ -104,9 +104,12 @@ def check_level(value: object) -> int | None:
 
 
 def check_level_applies(compression: Compression | Smallest, level: int | None) -> None:
-    """``level`` sets one compression's effort: "smallest" tries its own (kmzcodec.smallest)."""
+    """``level`` sets one compression's effort: "smallest" tries its own (kmzcodec.smallest),
+    and "none" has none."""
     if compression == SMALLEST and level is not None:
         raise _fail(f"level={level} does not apply to compression='smallest', which tries its own levels")
+    if compression is Compression.NONE and level is not None:
+        raise _fail(f"level={level} does not apply to compression='none', which stores the rows as they are")
 
 
 def check_bits_per_index(value: object, colors: int | None = None) -> int | None:

@@ -105,12 +105,15 @@ def test_same_input_same_bytes_and_a_forced_width_is_kept(rng: np.random.Generat
         assert container.parse_header(data).bits_per_index == bits
 
 
-def test_level_does_not_apply() -> None:
-    with pytest.raises(kmzcodec.KmzError) as caught:
+@pytest.mark.parametrize("compression", ["smallest", "none"])
+def test_level_does_not_apply(compression: str) -> None:
+    with pytest.raises(kmzcodec.KmzError, match=f"does not apply to compression='{compression}'") as caught:
         container.write(
-            np.zeros((1, 3), np.uint8), np.zeros((2, 2), np.uint8), compression="smallest", level=9
+            np.zeros((1, 3), np.uint8), np.zeros((2, 2), np.uint8), compression=compression, level=9
         )
     assert caught.value.reason == "bad-option"
+    with pytest.raises(kmzcodec.KmzError, match="does not apply"):
+        kmzcodec.encode(np.zeros((2, 2, 3), np.uint8), 2, compression=compression, level=5)
     assert options.SMALLEST in options.COMPRESSIONS
 
 
