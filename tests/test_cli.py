@@ -257,6 +257,25 @@ def test_value_range_says_which_samples_are_black_and_white(
     assert metrics.psnr(grey, kmzcodec.decode((tmp_path / "out" / "m.kmz").read_bytes())) > 35
 
 
+def test_compare_and_sweep_take_a_value_range(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    grey = _photo(24, 32)[:, :, 0]
+    deep = tmp_path / "deep.png"
+    Image.fromarray(((grey.astype(np.uint32) * 4095 + 127) // 255).astype(np.uint16)).save(deep)
+    figure = tmp_path / "deep-compare.png"
+    code, stdout, err = run(
+        capsys, "compare", deep, "-k", "4,256", "-o", figure, "--value-range", "0,4095", "--json"
+    )
+    assert code == 0, err
+    rows = json.loads(stdout)["results"]
+    assert rows[1]["psnr"] is None  # 241 levels at K = 256: exact (inf, which JSON shows as null)
+    assert 10 < rows[0]["psnr"] < 40  # K = 4 of the mapped samples, not of 16-bit ones at full range
+    code, stdout, err = run(
+        capsys, "sweep", deep, "-k", "4,256", "--elbow-on", "psnr", "--value-range", "0,4095", "--json"
+    )
+    assert code == 0, err
+    assert [row["psnr"] for row in json.loads(stdout)["results"]] == [row["psnr"] for row in rows]
+
+
 @pytest.mark.parametrize("text", ["5", "1,1", "9,2", "a,b", "0,inf", "0,1,2"])
 def test_value_range_is_checked(capsys: pytest.CaptureFixture[str], png: Path, text: str) -> None:
     code, _, err = run(capsys, "encode", png, "--value-range", text)

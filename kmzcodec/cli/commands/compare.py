@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arguments.json_argument(parser, "the measurements")
     arguments.dpi_argument(parser)
     arguments.encoding_arguments(parser)
+    arguments.value_range_argument(parser)
     arguments.force_argument(parser, "output")
 
 
