@@ -461,10 +461,10 @@ def _allowed_refusals(case: Case) -> set[str]:
         allowed.add("bad-option")  # fewer bits than the palette it ends up with needs
     if case.options["dither"] and (case.colors == "auto" or int(case.colors) > 256):
         allowed.add("bad-option")  # dithering works with at most 256 colours
-    if "max_bytes" in case.options:
-        allowed.add("bad-option")  # even K = 1 does not fit
-    if case.options["compression"] == "smallest" and "level" in case.options:
-        allowed.add("bad-option")  # "smallest" tries its own levels
+    if "max_bytes" in case.options or (case.options["dither"] and case.colors == "auto"):
+        allowed.add("unreachable-target")  # even K = 1 does not fit; dithering's 256-colour cap
+    if case.options["compression"] in ("smallest", "none") and "level" in case.options:
+        allowed.add("bad-option")  # "smallest" tries its own levels; "none" has none
     return allowed
 
 

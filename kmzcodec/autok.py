@@ -102,12 +102,17 @@ def choose(
     *,
     dither: bool | float,
     write: Callable[[Quantized], bytes],
+    make: Callable[[int], Quantized] | None = None,
     min_psnr: float | None = None,
     min_ssim: float | None = None,
     max_bytes: int | None = None,
     min_ssimulacra2: float | None = None,
 ) -> Choice:
-    """Pick K for ``quantizer``'s image by the target given (see the module docstring)."""
+    """Pick K for ``quantizer``'s image by the target given (see the module docstring).
+
+    ``make(K)`` gives the palette and indices that would be written at K (default: the
+    quantizer's at ``dither``); every target is judged on them.
+    """
     targets = {
         "min_psnr": min_psnr,
         "min_ssim": min_ssim,
@@ -131,7 +136,7 @@ def choose(
 
     def at(k: int) -> Quantized:
         if k not in cache:
-            cache[k] = quantizer.quantize(k, dither=dither)
+            cache[k] = make(k) if make is not None else quantizer.quantize(k, dither=dither)
         return cache[k]
 
     if max_bytes is not None:

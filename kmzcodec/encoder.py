@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,11 @@ def _trade(quantizer: Quantizer, quantized: Quantized, quality: int) -> Quantize
     return replace(quantized, indices=indices)
 
 
+def _made(quantizer: Quantizer, dither: bool | float, quality: int, colors: int) -> Quantized:
+    """The palette and indices at K = ``colors``, the knob applied: what is written."""
+    return _trade(quantizer, quantizer.quantize(colors, dither=dither, quality=quality), quality)
+
+
 def encode_details(
     image: Image.Image | np.ndarray,
     colors: int | str = DEFAULT_COLORS,
@@ -178,9 +184,12 @@ def encode_details(
         seed=checked.seed,
     )
     if checked.colors == "auto":
+        # Each K tried is judged as it would be written (with the knob), so the target holds
+        # for the file returned (a max_bytes met before the knob could be broken after it).
         choice = autok.choose(
             quantizer,
             dither=checked.dither,
+            make=partial(_made, quantizer, checked.dither, checked.quality),
             write=write,
             min_psnr=checked.min_psnr,
             min_ssim=checked.min_ssim,
@@ -188,16 +197,9 @@ def encode_details(
             max_bytes=checked.max_bytes,
         )
         quantized, data = choice.quantized, choice.data
-        if checked.quality != DEFAULT_QUALITY:  # K was chosen at full quality; the knob applies to it
-            if quantized.dithered:  # the knob works inside the diffusion: dithered again at that K
-                quantized = quantizer.quantize(
-                    len(quantized.palette), dither=checked.dither, quality=checked.quality
-                )
-            quantized, data = _trade(quantizer, quantized, checked.quality), None
         del quantizer, choice  # the pixels, the histogram and the other palettes tried
         return Encoded(write(quantized) if data is None else data, quantized)
-    quantized = quantizer.quantize(checked.colors, dither=checked.dither, quality=checked.quality)
-    quantized = _trade(quantizer, quantized, checked.quality)
+    quantized = _made(quantizer, checked.dither, checked.quality, checked.colors)
     del quantizer  # the pixels and the histogram: not needed while compressing
     return Encoded(write(quantized), quantized)
 

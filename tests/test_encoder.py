@@ -552,3 +552,21 @@ def test_auto_with_a_colour_cap_says_when_the_target_is_out_of_reach(options: di
     assert caught.value.reason == "unreachable-target"  # valid options; this image cannot meet them
     reachable = encode_details(noise, "auto", min_psnr=15, **options)  # a target within reach still works
     assert reachable.colors <= 256
+
+
+def test_auto_targets_hold_for_the_file_written_with_the_knob() -> None:
+    """With quality below 100, each K the auto search tries is judged as it is written (knob
+    applied): K was chosen without the knob, and the file written after it could exceed
+    max_bytes (a random 5x13 image, dither 0.5, quality 60: 126 bytes for max_bytes=124)."""
+    over = []
+    for seed in range(4):
+        noise = np.random.default_rng(seed).integers(0, 256, (13, 5, 3), dtype=np.uint8)
+        for quality, dither in ((53, True), (30, False), (60, 0.5)):
+            for max_bytes in range(64, 140, 6):
+                data = kmzcodec.encode(noise, "auto", max_bytes=max_bytes, quality=quality, dither=dither)
+                if len(data) > max_bytes:
+                    over.append((seed, quality, dither, max_bytes, len(data)))
+    assert not over
+    photo = np.random.default_rng(9).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    knobbed = encode_details(photo, "auto", min_psnr=20, quality=40)
+    assert metrics.psnr(photo, kmzcodec.decode(knobbed.data)) >= 20
