@@ -275,11 +275,22 @@ def test_kmz_convert_a_malformed_scheduler_address_is_one_line(
     capsys: pytest.CaptureFixture[str], source: Path, tmp_path: Path, address: str
 ) -> None:
     """Dask's ValueError for an address it cannot parse came out as a traceback."""
-    code = cli.main(["convert", str(source), "--out-dir", str(tmp_path / "out"), "--scheduler", address])
+    out = tmp_path / "out"
+    code = cli.main(["convert", str(source), "--out-dir", str(out), "--scheduler", address])
     err = capsys.readouterr().err
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("kmz: error: ") and "not a Dask scheduler address" in err
+    assert not out.exists()  # the run never started: the folder it made is gone again
+
+
+def test_kmz_convert_that_never_starts_keeps_a_folder_that_was_there(
+    capsys: pytest.CaptureFixture[str], source: Path, tmp_path: Path
+) -> None:
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert cli.main(["convert", str(source), "--out-dir", str(kept), "--scheduler", "node0"]) == 2
+    assert kept.is_dir() and "not a Dask scheduler address" in capsys.readouterr().err
 
 
 def test_kmz_convert_scheduler_local_end_to_end(

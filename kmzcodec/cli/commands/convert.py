@@ -16,9 +16,11 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ... import threads
+from ...request import EncodeOptions
 from .. import arguments
 from ..encoding import encode_options
 from ..reports import Reporter, interactive, progress, table
@@ -139,14 +141,24 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(DASK_MISSING) from None
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: exists and is not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
     if args.shared_palette and options.palette is not None:
         raise UsageError("--shared-palette and --palette: give one")
     if args.shared_palette and not isinstance(options.colors, int):
         raise UsageError("--shared-palette needs a number of colours (-k K), not -k auto")
+    made = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
+    try:
+        return _convert(args, batch, out_dir, options)
+    except CliError:
+        if made and not any(out_dir.iterdir()):  # a run that never started leaves nothing behind
+            out_dir.rmdir()
+        raise
+
+
+def _convert(args: argparse.Namespace, batch: ModuleType, out_dir: Path, options: EncodeOptions) -> int:
     report = Reporter()
     summary = batch.Summary()
     jobs = args.jobs or threads.available_cpus()
