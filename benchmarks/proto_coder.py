@@ -202,25 +202,32 @@ def _compile() -> dict[str, object]:
         return ctx, sym, nbits, low
 
     @kernel
+    def up_context(rows, y, x, row, rank):  # type: ignore[no-untyped-def]
+        """The context of pixel (``x``, ``y``) of ``rows`` from the rows above it alone (0 on
+        ``row`` 0, the first of its strip): which of up, up-left, up-right and up-up are equal,
+        times the rank of up-left in up's distance order (5 steps). The encoder's contexts and
+        the decoupled decoder's (_UP_CONTEXTS) are both this."""
+        width = rows.shape[1]
+        if row == 0:
+            return 0
+        up = rows[y - 1, x]
+        corner = rows[y - 1, x - 1] if x > 0 else up
+        right = rows[y - 1, x + 1] if x + 1 < width else up
+        upper = rows[y - 2, x] if row > 1 else up
+        pattern = (up == corner) + (up == right) * 2 + (corner == right) * 4 + (up == upper) * 8
+        far = rank[up, corner]
+        step = 0 if far == 0 else (1 if far < 3 else (2 if far < 8 else (3 if far < 24 else 4)))
+        return 1 + pattern * 5 + step
+
+    @kernel
     def up_contexts(indices, rank, sym, previous):  # type: ignore[no-untyped-def]
-        """Contexts that need no pixel of the row being decoded: which of up, up-left, up-right
-        and up-up are equal, times the rank of up-left in up's distance order (5 steps), times
-        (``previous``) 4 classes of the previous pixel's symbol (0, 1, 2-3, escape)."""
+        """:func:`up_context` of every pixel, times (``previous``) 4 classes of the previous
+        pixel's symbol (0, 1, 2-3, escape)."""
         height, width = indices.shape
         ctx = np.empty(height * width, np.int32)
         for y in range(height):
             for x in range(width):
-                if y == 0:
-                    c = 0
-                else:
-                    up = indices[y - 1, x]
-                    corner = indices[y - 1, x - 1] if x > 0 else up
-                    right = indices[y - 1, x + 1] if x + 1 < width else up
-                    upper = indices[y - 2, x] if y > 1 else up
-                    pattern = (up == corner) + (up == right) * 2 + (corner == right) * 4 + (up == upper) * 8
-                    far = rank[up, corner]
-                    step = 0 if far == 0 else (1 if far < 3 else (2 if far < 8 else (3 if far < 24 else 4)))
-                    c = 1 + pattern * 5 + step
+                c = up_context(indices, y, x, y, rank)
                 if previous:
                     last = sym[y * width + x - 1] if x > 0 else 0
                     c = c * 4 + (last if last < 2 else (2 if last < 4 else 3))
@@ -369,7 +376,7 @@ def _compile() -> dict[str, object]:
 
     _jit.update(symbols_only=symbols_only, symbols_two=symbols_two)
     _jit.update(decode=_strips_decoder(plain, STRIPS), distances=distances, up_contexts=up_contexts)
-    _jit.update(decode_rows=_rows_decoder(plain, STRIPS))
+    _jit.update(decode_rows=_rows_decoder(plain, STRIPS, up_context))
     _jit.update(
         transform=transform,
         lefts=lefts,
@@ -398,6 +405,18 @@ count += (right != left) & (right != up)
 cand[count] = corner
 count += (corner != left) & (corner != up) & (corner != right)
 """
+#: The decoders' neighbours of pixel (col, y): left, up, up-left and up-right, all the left
+#: pixel (0 at the row's start) on the first row of a strip.
+_NEIGHBOURS = """\
+if row == 0:
+    left = np.int64(out[y, col - 1]) if col > 0 else np.int64(0)
+    up = corner = right = left
+else:
+    up = np.int64(out[y - 1, col])
+    left = np.int64(out[y, col - 1]) if col > 0 else up
+    corner = np.int64(out[y - 1, col - 1]) if col > 0 else up
+    right = np.int64(out[y - 1, col + 1]) if col + 1 < width else up
+"""
 _ESCAPED = """
 for j in range(count):  # the candidates' places in left's order, ascending
     seen[j] = rank[left, cand[j]]
@@ -414,49 +433,50 @@ for j in range(count):
 out[y, col] = nn[left, r]
 """
 
+#: Generated-code pieces of the rANS decoders (stream ``k``): the renormalisation after
+#: taking bits from the state, a symbol ``s`` from context ``c``, and with its class in
+#: ``last`` (the next context's part).
+_RENORMALISE = """more = x{k} < 65536
+x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
+pos{k} += more
+"""
+_RANS_STEP = (
+    """slot = x{k} & MASK
+s = np.int64(start[c, slot >> SHIFT])
+while slot >= np.int64(cum[c, s + 1]):
+    s += 1
+low = np.int64(cum[c, s])
+x{k} = (np.int64(cum[c, s + 1]) - low) * (x{k} >> SCALE) + slot - low
+"""
+    + _RENORMALISE
+)
+_RANS_SYMBOL = _RANS_STEP + "last{k} = s if s < 2 else (2 if s < 4 else 3)\n"
+
+
+def _to_index(raw_bits: str) -> str:
+    """Generated code: the index of symbol ``s`` (a candidate, or an escape whose rank,
+    above DIRECT, takes ``nb`` more bits that ``raw_bits`` puts in ``raw``)."""
+    escape = "e = r - DIRECT\nnb = 2 + (e >> 2)\n" + raw_bits + "r = ((4 | (e & 3)) << nb) | raw\n"
+    return (
+        "if s < 4:\n    out[y, col] = cand[s]\nelse:\n    r = s - 4\n    if r >= DIRECT:\n"
+        + textwrap.indent(escape, " " * 8)
+        + textwrap.indent(_ESCAPED.lstrip("\n"), " " * 4)
+    )
+
+
 _PIXEL = (
     """
                 y = top{k} + row
-                if row == 0:
-                    left = np.int64(out[y, col - 1]) if col > 0 else np.int64(0)
-                    up = corner = right = left
-                else:
-                    up = np.int64(out[y - 1, col])
-                    left = np.int64(out[y, col - 1]) if col > 0 else up
-                    corner = np.int64(out[y - 1, col - 1]) if col > 0 else up
-                    right = np.int64(out[y - 1, col + 1]) if col + 1 < width else up
-                pattern = (left == up) + (left == corner) * 2 + (up == right) * 4
+"""
+    + textwrap.indent(_NEIGHBOURS, " " * 16)
+    + """                pattern = (left == up) + (left == corner) * 2 + (up == right) * 4
                 pattern += (up == corner) * 8 + (left == right) * 16
                 far = np.int64(rank[left, up])
                 step = 0 if far == 0 else (1 if far < 3 else (2 if far < 8 else (3 if far < 24 else 4)))
                 c = pattern * 5 + step
-                slot = x{k} & MASK
-                s = np.int64(start[c, slot >> SHIFT])
-                while slot >= np.int64(cum[c, s + 1]):
-                    s += 1
-                low = np.int64(cum[c, s])
-                x{k} = (np.int64(cum[c, s + 1]) - low) * (x{k} >> SCALE) + slot - low
-                more = x{k} < 65536
-                x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-                pos{k} += more
 """
-    + textwrap.indent(_CANDIDATES, " " * 16)
-    + """                if s < 4:
-                    out[y, col] = cand[s]
-                else:
-                    r = s - 4
-                    if r >= DIRECT:
-                        e = r - DIRECT
-                        nb = 2 + (e >> 2)
-                        raw = x{k} & ((1 << nb) - 1)
-                        x{k} >>= nb
-                        more = x{k} < 65536
-                        x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-                        pos{k} += more
-                        r = ((4 | (e & 3)) << nb) | raw
-"""
-    + textwrap.indent(_ESCAPED, " " * 20)
-    + """"""
+    + textwrap.indent(_RANS_STEP + _CANDIDATES.lstrip("\n"), " " * 16)
+    + textwrap.indent(_to_index("raw = x{k} & ((1 << nb) - 1)\nx{k} >>= nb\n" + _RENORMALISE), " " * 16)
 )
 
 #: Both decoders' beginning: their buffers and the loop over rows (a row of each strip).
@@ -497,9 +517,11 @@ def _strips_decoder(kernel, strips):  # type: ignore[no-untyped-def]
     return _generated(kernel, _DECODER.format(setup=setup, pixels=pixels), "decode", strips)
 
 
-def _generated(kernel, source: str, name: str, strips: int):  # type: ignore[no-untyped-def]
-    """The function ``name`` of generated ``source``, compiled by ``kernel``."""
+def _generated(kernel, source: str, name: str, strips: int, **kernels):  # type: ignore[no-untyped-def]
+    """The function ``name`` of generated ``source``, compiled by ``kernel`` (``kernels``:
+    compiled functions it calls)."""
     space = {
+        **kernels,
         "np": np,
         "MASK": (1 << SCALE) - 1,
         "SHIFT": SCALE - COARSE,
@@ -529,23 +551,6 @@ _CHAIN_SETUP = """
     out{k} = np.empty(len(contexts{k}), np.uint8)
     last{k} = 0
 """
-#: Generated-code pieces of the rANS decoders (stream ``k``): the renormalisation after
-#: taking bits from the state, and a symbol from context ``c`` (with its class in ``last``).
-_RENORMALISE = """more = x{k} < 65536
-x{k} = (x{k} << (16 * more)) | (np.int64(words{k}[pos{k}]) * more)
-pos{k} += more
-"""
-_RANS_SYMBOL = (
-    """slot = x{k} & MASK
-s = np.int64(start[c, slot >> SHIFT])
-while slot >= np.int64(cum[c, s + 1]):
-    s += 1
-low = np.int64(cum[c, s])
-x{k} = (np.int64(cum[c, s + 1]) - low) * (x{k} >> SCALE) + slot - low
-"""
-    + _RENORMALISE
-    + "last{k} = s if s < 2 else (2 if s < 4 else 3)\n"
-)
 _CHAIN_STEP = (
     "\nc = contexts{k}[i] + last{k}\n"
     + _RANS_SYMBOL
@@ -581,19 +586,7 @@ _UP_CONTEXTS = """
             if top{k} + row < end{k}:
                 y = top{k} + row
                 for col in range(width):
-                    if row == 0:
-                        c = 0
-                    else:
-                        up = out[y - 1, col]
-                        corner = out[y - 1, col - 1] if col > 0 else up
-                        right = out[y - 1, col + 1] if col + 1 < width else up
-                        upper = out[y - 2, col] if row > 1 else up
-                        pattern = (up == corner) + (up == right) * 2 + (corner == right) * 4
-                        pattern += (up == upper) * 8
-                        far = rank[up, corner]
-                        step = 0 if far == 0 else (1 if far < 3 else (2 if far < 8 else 3 + (far >= 24)))
-                        c = 1 + pattern * 5 + step
-                    contexts{k}[col] = c * 4
+                    contexts{k}[col] = up_context(out, y, col, row, rank) * 4
 """
 _SYMBOLS = "\nif top{k} + row < end{k}:\n" + textwrap.indent(
     "c = contexts{k}[col] + last{k}\n"
@@ -612,28 +605,9 @@ _INDICES = (
                 y = top{k} + row
                 last{k} = 0
                 for col in range(width):
-                    if row == 0:
-                        left = np.int64(out[y, col - 1]) if col > 0 else np.int64(0)
-                        up = corner = right = left
-                    else:
-                        up = np.int64(out[y - 1, col])
-                        left = np.int64(out[y, col - 1]) if col > 0 else up
-                        corner = np.int64(out[y - 1, col - 1]) if col > 0 else up
-                        right = np.int64(out[y - 1, col + 1]) if col + 1 < width else up
-                    s = symbols{k}[col]
 """
-    + textwrap.indent(_CANDIDATES, " " * 20)
-    + """                    if s < 4:
-                        out[y, col] = cand[s]
-                    else:
-                        r = s - 4
-                        if r >= DIRECT:
-                            e = r - DIRECT
-                            nb = 2 + (e >> 2)
-                            r = ((4 | (e & 3)) << nb) | raws{k}[col]
-"""
-    + textwrap.indent(_ESCAPED, " " * 24)
-    + """"""
+    + textwrap.indent(_NEIGHBOURS + "s = symbols{k}[col]\n" + _CANDIDATES.lstrip("\n"), " " * 20)
+    + textwrap.indent(_to_index("raw = raws{k}[col]\n"), " " * 20)
 )
 _ROWS_DECODER = (
     _DECODE_ROWS
@@ -654,7 +628,7 @@ _ROWS_SETUP = (
 )
 
 
-def _rows_decoder(kernel, strips):  # type: ignore[no-untyped-def]
+def _rows_decoder(kernel, strips, up_context):  # type: ignore[no-untyped-def]
     """The decoupled decoder (rank-up+prev), ``strips`` strips of rows, one rANS stream each."""
 
     def each(template: str, depth: int) -> str:
@@ -667,7 +641,7 @@ def _rows_decoder(kernel, strips):  # type: ignore[no-untyped-def]
         symbols=each(_SYMBOLS, 12),
         indices=each(_INDICES, 8),
     )
-    return _generated(kernel, source, "decode", strips)
+    return _generated(kernel, source, "decode", strips, up_context=up_context)
 
 
 def distance_order(palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
