@@ -102,7 +102,7 @@ def choose(
     *,
     dither: bool | float,
     write: Callable[[Quantized], bytes],
-    make: Callable[[int], Quantized] | None = None,
+    make: Callable[[int], Quantized],
     min_psnr: float | None = None,
     min_ssim: float | None = None,
     max_bytes: int | None = None,
@@ -110,8 +110,8 @@ def choose(
 ) -> Choice:
     """Pick K for ``quantizer``'s image by the target given (see the module docstring).
 
-    ``make(K)`` gives the palette and indices that would be written at K (default: the
-    quantizer's at ``dither``); every target is judged on them.
+    ``make(K)`` gives the palette and indices that would be written at K (the quantizer's
+    at ``dither``, the quality knob applied); every target is judged on them.
     """
     targets = {
         "min_psnr": min_psnr,
@@ -136,7 +136,7 @@ def choose(
 
     def at(k: int) -> Quantized:
         if k not in cache:
-            cache[k] = make(k) if make is not None else quantizer.quantize(k, dither=dither)
+            cache[k] = make(k)
         return cache[k]
 
     if max_bytes is not None:

@@ -172,7 +172,7 @@ def trials(
     with_ssim: bool | None = None,
     with_ssimulacra2: bool | None = None,
     progress: Progress | None = None,
-    warm: bool = True,
+    warm: bool = False,
     **encode_options: Any,
 ) -> list[Trial]:
     """One :class:`Trial` per K, in the order given.
@@ -180,9 +180,9 @@ def trials(
     ``with_ssim``: None (default) measures SSIM when scikit-image is installed;
     True requires it (ImportError naming the extra otherwise); ``with_ssimulacra2``
     likewise for SSIMULACRA2 (see :func:`trial`). ``progress`` may wrap
-    the K values (e.g. ``tqdm``) to show how far it got. ``warm``: first :func:`warm_up`,
-    so that no trial's ``seconds`` counts the kernels' compilation (False: the caller has
-    done it).
+    the K values (e.g. ``tqdm``) to show how far it got. ``warm``: first :func:`warm_up`
+    (one more encode), so that no trial's ``seconds`` counts the kernels' compilation, which
+    the first encodes after installing pay (``kmz`` does this once per command).
     """
     checked = _check_ks(ks)
     if warm:
@@ -199,7 +199,7 @@ def sweep(
     *,
     metric: str = "ssim",
     progress: Progress | None = None,
-    warm: bool = True,
+    warm: bool = False,
     **encode_options: Any,
 ) -> Sweep:
     """Trials at each K (sorted, at least two) and the elbow of the ``metric`` curve against K.

@@ -132,9 +132,9 @@ def test_bad_arguments_are_kmz_errors(call, message: str) -> None:  # type: igno
     assert raised.value.reason == "bad-option"
 
 
-def test_trials_warm_the_encoder_up_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The first encode after installing compiles the kernels: trials do that first, so no
-    # trial's seconds counts it.
+def test_trials_warm_the_encoder_up_first_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first encode after installing compiles the kernels: with warm=True trials do that
+    # first, so no trial's seconds counts it.
     calls: list[tuple[list[int], dict[str, object]]] = []
     real = explore.warm_up
 
@@ -144,12 +144,12 @@ def test_trials_warm_the_encoder_up_first(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(explore, "warm_up", recording)
     image = _photo()
-    explore.trials(image, [4, 16, 8], colorspace="oklab")
+    explore.trials(image, [4, 16, 8], colorspace="oklab", warm=True)
     assert calls == [([4, 16, 8], {"colorspace": "oklab"})]
-    explore.trials(image, [4], warm=False)
-    explore.sweep(image, [2, 4], metric="psnr", warm=False)
+    explore.trials(image, [4])  # by default not: it is one more encode
+    explore.sweep(image, [2, 4], metric="psnr")
     assert len(calls) == 1
-    explore.sweep(image, [4, 2], metric="psnr")
+    explore.sweep(image, [4, 2], metric="psnr", warm=True)
     assert calls[-1] == ([2, 4], {})
 
 

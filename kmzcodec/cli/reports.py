@@ -148,9 +148,9 @@ COMPILING_NOTE = "compiling the encoder's kernels, once after installing (numba 
 
 
 def warm_encoder(image: Any, ks: Sequence[int], encode_options: dict[str, Any]) -> None:
-    """:func:`kmzcodec.explore.warm_up` before the trials (which are then given
-    ``warm=False``), so that the table's "encode s" is each encode's own time; at a
-    terminal, COMPILING_NOTE on stderr if that takes over WARM_NOTE_AFTER seconds."""
+    """:func:`kmzcodec.explore.warm_up` before the trials, so that the table's "encode s"
+    is each encode's own time; at a terminal, COMPILING_NOTE on stderr if that takes over
+    WARM_NOTE_AFTER seconds."""
     if not ks:
         return  # the trials say what is wrong
     timer = threading.Timer(WARM_NOTE_AFTER, note, (COMPILING_NOTE,)) if interactive() else None

@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
         image,
         args.colors,
         progress=functools.partial(progress, label="compare", unit="K"),
-        warm=False,
         **options.encoder_kwargs(),
     )
     title = f"{source.name}: {options.describe()}"

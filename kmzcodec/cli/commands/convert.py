@@ -16,7 +16,6 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ... import threads
@@ -128,10 +127,6 @@ def dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: kmzcodec.batch imports parts of this package, and a Dask worker's first
-    # import of kmzcodec.tasks must not loop back through kmzcodec.cli to itself.
-    from ... import batch
-
     out_dir = Path(args.out_dir)
     options = encode_options(args)
     if args.scheduler is not None:  # before any work: one line naming the extra
@@ -151,14 +146,18 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"{out_dir}: cannot create folder: {exc.strerror or exc}") from None
     try:
-        return _convert(args, batch, out_dir, options)
+        return _convert(args, out_dir, options)
     except CliError:
         if made and not any(out_dir.iterdir()):  # a run that never started leaves nothing behind
             out_dir.rmdir()
         raise
 
 
-def _convert(args: argparse.Namespace, batch: ModuleType, out_dir: Path, options: EncodeOptions) -> int:
+def _convert(args: argparse.Namespace, out_dir: Path, options: EncodeOptions) -> int:
+    # Imported here: kmzcodec.batch imports parts of this package, and a Dask worker's first
+    # import of kmzcodec.tasks must not loop back through kmzcodec.cli to itself.
+    from ... import batch
+
     report = Reporter()
     summary = batch.Summary()
     jobs = args.jobs or threads.available_cpus()

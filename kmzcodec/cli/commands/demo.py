@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
         image,
         args.colors,
         progress=functools.partial(progress, label="demo", unit="K"),
-        warm=False,
         **options.encoder_kwargs(),
     )
     folder.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
         args.colors,
         metric=metric,
         progress=functools.partial(progress, label="sweep", unit="K"),
-        warm=False,
         **options.encoder_kwargs(),
     )
     trials, elbow_k = result.trials, result.elbow
